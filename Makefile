@@ -1,0 +1,39 @@
+# Every target bootstraps .venv when it is missing or when setup.py / pyproject.toml changed.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+# Two workers: building Keras graphs is Python-bound, so both cores help.
+PYTEST_WORKERS ?= 2
+
+.PHONY: demo test test-slow lint readme clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: setup.py | $(PY)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e .
+	touch $@
+
+$(VENV)/.installed-dev: setup.py pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(VENV)/.installed $@
+
+demo: $(VENV)/.installed
+	$(PY) -m recipes.digits_lenet
+
+test: $(VENV)/.installed-dev
+	$(PY) -m pytest -n $(PYTEST_WORKERS) -m "not slow and not gpu"
+
+test-slow: $(VENV)/.installed-dev
+	$(PY) -m pytest -n $(PYTEST_WORKERS) -m "slow and not gpu"
+
+lint: $(VENV)/.installed-dev
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+readme: $(VENV)/.installed
+	$(PY) tools/update_readme.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

