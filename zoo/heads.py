@@ -7,6 +7,8 @@ from typing import Any
 
 import keras
 
+from zoo.layers import AdaptiveAveragePooling2D
+
 __all__ = ["DROPOUT_PLACEMENTS", "fc_top"]
 
 # Where the dropout layers of a fully connected top sit:
@@ -51,7 +53,7 @@ def fc_top(
 
     def top(x: Any, *, classes: int, classifier_activation: Any) -> Any:
         if pool_to is not None:
-            x = keras.layers.AdaptiveAveragePooling2D(pool_to, name="adaptive_pool")(x)
+            x = AdaptiveAveragePooling2D(pool_to, name="adaptive_pool")(x)
         x = keras.layers.Flatten(name="flatten")(x)
         for layer_name, units in hidden:
             if placement != "after":

@@ -7,7 +7,7 @@ from typing import Any
 import keras
 from keras import ops
 
-__all__ = ["LocalResponseNormalization"]
+__all__ = ["AdaptiveAveragePooling2D", "LocalResponseNormalization"]
 
 
 @keras.saving.register_keras_serializable(package="kerazoo")
@@ -69,3 +69,53 @@ class LocalResponseNormalization(keras.layers.Layer):
             "beta": self.beta,
             "k": self.k,
         }
+
+
+def _adaptive_bins(size: Any, bins: int) -> Any:
+    """``(bins, size)`` matrix averaging the input positions of each output bin, as torch does."""
+    size_f = ops.cast(size, "float32")
+    index = ops.arange(bins, dtype="float32")
+    start = ops.floor(index * size_f / bins)
+    end = ops.ceil((index + 1.0) * size_f / bins)
+    position = ops.arange(size, dtype="float32")
+    inside = ops.logical_and(position[None, :] >= start[:, None], position[None, :] < end[:, None])
+    return ops.cast(inside, "float32") / (end - start)[:, None]
+
+
+@keras.saving.register_keras_serializable(package="kerazoo")
+class AdaptiveAveragePooling2D(keras.layers.Layer):
+    """Average pooling to a fixed output size, with the bins of ``torch.nn.AdaptiveAvgPool2d``.
+
+    Output cell ``i`` averages input rows ``floor(i * H / out)`` to ``ceil((i + 1) * H / out)``
+    (same for columns), for any input size -- also smaller than the output, where bins repeat
+    input cells, and unknown (None) sizes. Keras' own ``AdaptiveAveragePooling2D`` fails in graph
+    mode when the input is smaller than the output, which torchvision's AlexNet meets at small
+    inputs. Expects channels-last inputs.
+
+    Args:
+        output_size: ``(height, width)`` of the output, or one int for both.
+        **kwargs: Base `keras.layers.Layer` arguments.
+
+    Example:
+        >>> AdaptiveAveragePooling2D(6)(np.ones((1, 1, 1, 8), "float32")).shape
+        (1, 6, 6, 8)
+    """
+
+    def __init__(self, output_size: int | tuple[int, int], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        size = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
+        if len(size) != 2 or any(not isinstance(s, int) or s < 1 for s in size):
+            raise ValueError(f"output_size={output_size!r} must be a positive int or two of them")
+        self.output_size = size
+
+    def call(self, inputs: Any) -> Any:
+        shape = ops.shape(inputs)
+        rows = ops.cast(_adaptive_bins(shape[1], self.output_size[0]), inputs.dtype)
+        cols = ops.cast(_adaptive_bins(shape[2], self.output_size[1]), inputs.dtype)
+        return ops.einsum("ih,bhwc,jw->bijc", rows, inputs, cols)
+
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
+        return (input_shape[0], *self.output_size, input_shape[3])
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "output_size": self.output_size}

@@ -1,0 +1,15 @@
+"""Shared fixtures: quiet TensorFlow, a fresh Keras session and seeds for every test."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _fresh_keras_session():
+    keras.utils.set_random_seed(0)
+    yield
+    keras.backend.clear_session(free_memory=True)

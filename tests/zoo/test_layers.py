@@ -1,0 +1,79 @@
+import math
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from zoo.layers import AdaptiveAveragePooling2D, LocalResponseNormalization
+
+
+@pytest.mark.parametrize(
+    ("size", "alpha", "beta", "k", "channels"),
+    [(5, 1e-4, 0.75, 2.0, 96), (3, 1e-2, 0.5, 1.0, 7), (1, 0.1, 1.0, 0.5, 4), (5, 1.0, 0.75, 2.0, 3)],
+)
+def test_lrn_equals_tensorflow(size, alpha, beta, k, channels):
+    x = np.random.default_rng(1).normal(0, 10, (2, 9, 9, channels)).astype("float32")
+    ours = LocalResponseNormalization(size=size, alpha=alpha, beta=beta, k=k)(x)
+    reference = tf.nn.local_response_normalization(
+        x, depth_radius=size // 2, bias=k, alpha=alpha, beta=beta
+    )
+    np.testing.assert_allclose(np.asarray(ours), reference.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_lrn_alexnet_defaults_and_formula_on_one_pixel():
+    layer = LocalResponseNormalization()
+    assert (layer.size, layer.alpha, layer.beta, layer.k) == (5, 1e-4, 0.75, 2.0)
+    x = np.arange(1, 8, dtype="float32").reshape(1, 1, 1, 7) * 30
+    out = np.asarray(layer(x))[0, 0, 0]
+    a = x[0, 0, 0]
+    expected = [a[c] / (2 + 1e-4 * np.sum(a[max(0, c - 2) : c + 3] ** 2)) ** 0.75 for c in range(7)]
+    np.testing.assert_allclose(out, expected, rtol=1e-6)
+
+
+def test_lrn_rejects_even_window():
+    with pytest.raises(ValueError, match="odd"):
+        LocalResponseNormalization(size=4)
+
+
+def _torch_adaptive_avg_pool(x, out_h, out_w):
+    """Definition of torch.nn.AdaptiveAvgPool2d, written out (channels last)."""
+    batch, height, width, channels = x.shape
+    y = np.empty((batch, out_h, out_w, channels), x.dtype)
+    for i in range(out_h):
+        h0, h1 = math.floor(i * height / out_h), math.ceil((i + 1) * height / out_h)
+        for j in range(out_w):
+            w0, w1 = math.floor(j * width / out_w), math.ceil((j + 1) * width / out_w)
+            y[:, i, j] = x[:, h0:h1, w0:w1].mean(axis=(1, 2))
+    return y
+
+
+@pytest.mark.parametrize(("height", "width"), [(1, 1), (2, 3), (6, 6), (7, 13), (13, 13), (20, 5)])
+def test_adaptive_pool_matches_torch_definition_in_graph_mode(height, width):
+    x = np.random.default_rng(2).normal(size=(2, height, width, 3)).astype("float32")
+    for shape in ((height, width, 3), (None, None, 3)):
+        inputs = keras.Input(shape)
+        model = keras.Model(inputs, AdaptiveAveragePooling2D((6, 4))(inputs))
+        np.testing.assert_allclose(
+            model.predict(x, verbose=0), _torch_adaptive_avg_pool(x, 6, 4), rtol=1e-5, atol=1e-6
+        )
+
+
+def test_adaptive_pool_validates_output_size():
+    with pytest.raises(ValueError, match="output_size"):
+        AdaptiveAveragePooling2D(0)
+
+
+@pytest.mark.parametrize(
+    "layer", [LocalResponseNormalization(size=3, alpha=1e-3), AdaptiveAveragePooling2D((3, 2))]
+)
+def test_custom_layers_round_trip_through_keras_files(layer, tmp_path):
+    inputs = keras.Input((8, 8, 4))
+    model = keras.Model(inputs, layer(inputs))
+    path = tmp_path / "layer.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    x = np.random.default_rng(3).normal(size=(2, 8, 8, 4)).astype("float32")
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    assert type(loaded.layers[-1]) is type(layer)
+    assert loaded.layers[-1].get_config() == layer.get_config() | {"name": layer.name}

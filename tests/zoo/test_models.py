@@ -1,0 +1,173 @@
+"""Registry-parametrized tests: every registered model is checked the moment it is registered."""
+
+import keras
+import numpy as np
+import pytest
+
+import zoo
+from zoo.builder import POOLINGS
+
+MODELS = zoo.list_models()
+
+# Published parameter counts, copied from the project's reference table (architectures.csv, which
+# cites LeCun et al. 1998, Krizhevsky et al. 2012, torchvision's weights metadata, Zeiler & Fergus
+# 2013, Lin et al. 2013 and keras.applications). "trainable" = torchvision's num_params (no
+# BatchNorm running statistics); "all" = every weight, as keras count_params() reports.
+PUBLISHED = {
+    "lenet5": (61_706, "all", 0.0),
+    "alexnet": (60_965_224, "all", 0.0),  # alexnet_2tower in the reference table
+    "alexnet_onetower": (61_100_840, "trainable", 0.0),  # torchvision AlexNet
+    "zfnet": (62_357_608, "all", 0.0),
+    "nin": (7_600_000, "all", 0.02),  # "approximate (ImageNet NiN)", 2% tolerance
+    "vgg11": (132_863_336, "trainable", 0.0),
+    "vgg13": (133_047_848, "trainable", 0.0),
+    "vgg16": (138_357_544, "all", 0.0),  # keras count_params == torchvision num_params
+    "vgg19": (143_667_240, "all", 0.0),
+    "vgg11_bn": (132_868_840, "trainable", 0.0),
+    "vgg13_bn": (133_053_736, "trainable", 0.0),
+    "vgg16_bn": (138_365_992, "trainable", 0.0),
+    "vgg19_bn": (143_678_248, "trainable", 0.0),
+    # Nielsen's book gives the layer sizes: 20*(5*5+1) + 40*(20*5*5+1) + (640+1)*1000
+    # + (1000+1)*1000 + (1000+1)*10 weights and biases.
+    "nielsen_cnn": (1_672_570, "all", 0.0),
+}
+
+
+def _spatial_inputs(info, size):
+    return (size, size, info.default_size[2])
+
+
+def _random_images(shape, batch=2, seed=0):
+    return np.random.default_rng(seed).uniform(0, 1, (batch, *shape)).astype("float32")
+
+
+def test_every_model_has_a_published_figure():
+    assert sorted(PUBLISHED) == sorted(MODELS)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_default_build_matches_registry_and_published_count(name):
+    info = zoo.model_info(name)
+    model = zoo.get_model(name)
+    assert model.name == name
+    assert model.input_shape == (None, *info.default_size)
+    assert model.output_shape == (None, info.default_classes)
+    assert model.count_params() == info.params
+    expected, counting, tolerance = PUBLISHED[name]
+    if counting == "trainable":
+        count = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    else:
+        count = model.count_params()
+    assert abs(count - expected) <= tolerance * expected, (count, expected)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_min_size_builds_and_is_tight(name):
+    info = zoo.model_info(name)
+    model = zoo.get_model(name, include_top=False, input_shape=_spatial_inputs(info, info.min_size))
+    height, width = model.output_shape[1:3]
+    assert height >= 1 and width >= 1
+    # One pixel less breaks the backbone itself, not only our check: the minimum is tight.
+    too_small = keras.Input(_spatial_inputs(info, info.min_size - 1))
+    try:
+        features = info.architecture().features(too_small)
+    except ValueError:
+        pass
+    else:
+        assert 0 in features.shape[1:3] or any(d is not None and d < 1 for d in features.shape)
+    with pytest.raises(ValueError, match=f"smaller than the minimum {info.min_size}x"):
+        zoo.get_model(name, include_top=False, input_shape=_spatial_inputs(info, info.min_size - 1))
+
+
+@pytest.mark.parametrize("pooling", POOLINGS)
+@pytest.mark.parametrize("name", MODELS)
+def test_no_top_with_each_pooling(name, pooling):
+    info = zoo.model_info(name)
+    shape = _spatial_inputs(info, max(info.min_size, 64))
+    feature_map = zoo.get_model(name, include_top=False, input_shape=shape)
+    model = zoo.get_model(name, include_top=False, pooling=pooling, input_shape=shape)
+    channels = info.feature_taps[-1].channels
+    assert feature_map.output_shape[-1] == channels
+    if pooling is None:
+        assert len(model.output_shape) == 4
+        return
+    assert model.output_shape == (None, channels)
+    model.set_weights(feature_map.get_weights())
+    images = _random_images(shape)
+    maps = feature_map.predict(images, verbose=0)
+    reduce = np.mean if pooling == "avg" else np.max
+    np.testing.assert_allclose(
+        model.predict(images, verbose=0), reduce(maps, axis=(1, 2)), rtol=1e-5, atol=1e-6
+    )
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_custom_classes_and_probabilities(name):
+    info = zoo.model_info(name)
+    model = zoo.get_model(name, classes=7, input_shape=_spatial_inputs(info, info.min_size))
+    assert model.output_shape == (None, 7)
+    probabilities = model.predict(_random_images(model.input_shape[1:]), verbose=0)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    logits = zoo.get_model(
+        name, classes=3, classifier_activation=None, input_shape=model.input_shape[1:]
+    )
+    assert logits.output_shape == (None, 3)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_feature_taps_exist_with_stated_stride_and_channels(name):
+    info = zoo.model_info(name)
+    largest = max(tap.stride for tap in info.feature_taps)
+    sizes = (max(info.min_size, 64), max(info.min_size, 64) + 2 * largest)
+    shapes = []
+    for size in sizes:
+        extractor = zoo.feature_extractor(name, input_shape=_spatial_inputs(info, size))
+        shapes.append({layer: out.shape for layer, out in extractor.output.items()})
+    for tap in info.feature_taps:
+        small, large = shapes[0][tap.layer], shapes[1][tap.layer]
+        assert small[-1] == large[-1] == tap.channels
+        # Growing the input by 2 * largest stride grows the tap by exactly that / its stride.
+        assert large[1] - small[1] == 2 * largest // tap.stride, tap
+        assert large[2] - small[2] == 2 * largest // tap.stride, tap
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_keras_file_round_trip_in_safe_mode(name, tmp_path):
+    info = zoo.model_info(name)
+    model = zoo.get_model(name, classes=5, input_shape=_spatial_inputs(info, info.min_size))
+    path = tmp_path / f"{name}.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    assert [layer.name for layer in loaded.layers] == [layer.name for layer in model.layers]
+    images = _random_images(model.input_shape[1:])
+    np.testing.assert_array_equal(
+        loaded.predict(images, verbose=0), model.predict(images, verbose=0)
+    )
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_builder_is_documented_keyword_only_and_cited(name):
+    import inspect
+
+    info = zoo.model_info(name)
+    builder = getattr(zoo, name)
+    assert builder is info.builder
+    parameters = inspect.signature(builder).parameters
+    assert list(parameters)[:8] == [
+        "include_top",
+        "weights",
+        "input_tensor",
+        "input_shape",
+        "pooling",
+        "classes",
+        "classifier_activation",
+        "name",
+    ]
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in parameters.values())
+    assert parameters["classes"].default == info.default_classes
+    doc = builder.__doc__
+    assert str(info.year) in doc or str(info.year + 1) in doc
+    for parameter in parameters:
+        assert f"    {parameter}:" in doc, f"{parameter} undocumented"
+    with pytest.raises(TypeError, match="keyword arguments only"):
+        builder(True)
