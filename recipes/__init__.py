@@ -1,0 +1,1 @@
+"""Runnable end-to-end examples on real data that ships with installed packages."""

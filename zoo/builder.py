@@ -18,7 +18,8 @@ from typing import Any
 
 import keras
 
-from zoo import registry, weights as weights_lib
+from zoo import registry
+from zoo import weights as weights_lib
 
 __all__ = ["POOLINGS", "Architecture", "build_model", "zoo_model"]
 
@@ -230,8 +231,8 @@ def _check_input_shape(
         )
     if include_top and info.fixed_size_top and (height is None or width is None):
         raise ValueError(
-            f"input_shape {tuple(input_shape)}: {info.name} with include_top=True flattens its last "
-            "feature map, so height and width must be fixed"
+            f"input_shape {tuple(input_shape)}: {info.name} with include_top=True flattens its "
+            "last feature map, so height and width must be fixed"
         )
     if spec is not None:
         spec_height, spec_width, spec_channels = spec.input_shape
@@ -369,8 +370,10 @@ def build_model(
     if input_tensor is None:
         inputs = x = keras.Input(shape=shape, name="input")
     else:
-        x = input_tensor if keras.utils.is_keras_tensor(input_tensor) else keras.Input(
-            tensor=input_tensor
+        x = (
+            input_tensor
+            if keras.utils.is_keras_tensor(input_tensor)
+            else keras.Input(tensor=input_tensor)
         )
         inputs = keras.utils.get_source_inputs(x)
     x = architecture.features(x)

@@ -19,7 +19,12 @@ _LAST_BLOCK_FILTERS = 1024
 def _mlpconv(x: Any, block: int, filters: int, kernel: int, stride: int, depth: int) -> Any:
     padding = "valid" if stride > 1 else "same"
     x = keras.layers.Conv2D(
-        filters, kernel, strides=stride, padding=padding, activation="relu", name=f"block{block}_conv"
+        filters,
+        kernel,
+        strides=stride,
+        padding=padding,
+        activation="relu",
+        name=f"block{block}_conv",
     )(x)
     for mlp in range(1, depth + 1):
         x = keras.layers.Conv2D(filters, 1, activation="relu", name=f"block{block}_mlp{mlp}")(x)

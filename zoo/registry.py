@@ -166,7 +166,7 @@ def list_models(pattern: str | None = None) -> list[str]:
     return [name for name in names if fnmatch.fnmatchcase(name, pattern)]
 
 
-def model_info(name: str) -> ModelInfo:
+def model_info(name: str, /) -> ModelInfo:
     """The registry entry of one model.
 
     Args:
@@ -192,7 +192,7 @@ def model_info(name: str) -> ModelInfo:
         ) from None
 
 
-def get_model(name: str, **options: Any) -> Any:
+def get_model(name: str, /, **options: Any) -> Any:
     """Builds a registered model by name.
 
     Args:

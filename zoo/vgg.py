@@ -40,6 +40,16 @@ _PAPER = "Simonyan & Zisserman, Very Deep Convolutional Networks for Large-Scale
 _TAPS = [(f"block{b}_pool", 2**b, c) for b, c in enumerate((64, 128, 256, 512, 512), start=1)]
 # BatchNorm epsilon of torchvision's VGG-BN, whose weights these models are meant to load.
 _BN_EPSILON = 1e-5
+_DOC = """VGG-{depth}, configuration {config}{with_bn} (Simonyan & Zisserman, ICLR 2015).
+
+    Stacks of 3x3 convolutions (stride 1, same padding) separated by 2x2 max pooling, then two
+    4096-unit fully connected layers with dropout and the classifier. Batch normalization
+    (torchvision's ``vgg*_bn``, epsilon 1e-5) goes between each convolution and its ReLU.
+
+    Args:
+        batch_norm: Whether to add batch normalization after every convolution.
+        dropout: Dropout rate after fc1 and fc2 (the paper uses 0.5).
+    """
 
 
 def _features(config: Sequence[int | str], batch_norm: bool) -> Any:
@@ -79,17 +89,9 @@ def _register(name: str, config: str, params: int, batch_norm: bool) -> Any:
 
     architecture.__name__ = architecture.__qualname__ = name
     architecture.__module__ = __name__
-    with_bn = " with batch normalization after every convolution" if batch_norm else ""
-    architecture.__doc__ = f"""VGG-{depth}, configuration {config} (Simonyan & Zisserman, ICLR 2015){with_bn}.
-
-    Stacks of 3x3 convolutions (stride 1, same padding) separated by 2x2 max pooling, then two
-    4096-unit fully connected layers with dropout and the classifier. Batch normalization
-    (torchvision's ``vgg*_bn``, epsilon 1e-5) goes between each convolution and its ReLU.
-
-    Args:
-        batch_norm: Whether to add batch normalization after every convolution.
-        dropout: Dropout rate after fc1 and fc2 (the paper uses 0.5).
-    """
+    architecture.__doc__ = _DOC.format(
+        depth=depth, config=config, with_bn=", with batch normalization" if batch_norm else ""
+    )
     return zoo_model(
         paper=_PAPER,
         year=2014,

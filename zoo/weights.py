@@ -86,7 +86,9 @@ def _looks_like_path(weights: str | os.PathLike) -> bool:
 
 
 def _registered_source(info: ModelInfo, spec: WeightsSpec, *, include_top: bool) -> WeightsSource:
-    file, expected = (spec.file, spec.sha256) if include_top else (spec.file_notop, spec.sha256_notop)
+    file, expected = (
+        (spec.file, spec.sha256) if include_top else (spec.file_notop, spec.sha256_notop)
+    )
     if file is None:
         raise ValueError(
             f"the {spec.tag!r} weights of {info.name} exist only with the classification top; "

@@ -10,7 +10,11 @@ CASES = [("vgg16", keras.applications.VGG16), ("vgg19", keras.applications.VGG19
 
 
 def _weighted_layers(model):
-    return [(layer.name, [tuple(w.shape) for w in layer.weights]) for layer in model.layers if layer.weights]
+    return [
+        (layer.name, [tuple(w.shape) for w in layer.weights])
+        for layer in model.layers
+        if layer.weights
+    ]
 
 
 def _check(name, reference_builder, include_top, input_shape, tmp_path, suffix):

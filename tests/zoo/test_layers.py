@@ -10,7 +10,12 @@ from zoo.layers import AdaptiveAveragePooling2D, LocalResponseNormalization
 
 @pytest.mark.parametrize(
     ("size", "alpha", "beta", "k", "channels"),
-    [(5, 1e-4, 0.75, 2.0, 96), (3, 1e-2, 0.5, 1.0, 7), (1, 0.1, 1.0, 0.5, 4), (5, 1.0, 0.75, 2.0, 3)],
+    [
+        (5, 1e-4, 0.75, 2.0, 96),
+        (3, 1e-2, 0.5, 1.0, 7),
+        (1, 0.1, 1.0, 0.5, 4),
+        (5, 1.0, 0.75, 2.0, 3),
+    ],
 )
 def test_lrn_equals_tensorflow(size, alpha, beta, k, channels):
     x = np.random.default_rng(1).normal(0, 10, (2, 9, 9, channels)).astype("float32")
