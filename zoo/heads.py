@@ -9,13 +9,19 @@ import keras
 
 from zoo.layers import AdaptiveAveragePooling2D
 
-__all__ = ["DROPOUT_PLACEMENTS", "fc_top"]
+__all__ = ["DROPOUT_PLACEMENTS", "check_dropout", "fc_top"]
 
 # Where the dropout layers of a fully connected top sit:
 #   "after":      Dense -> Dropout for each hidden layer (AlexNet paper, VGG, torchvision VGG)
 #   "before":     Dropout -> Dense for each hidden layer (torchvision AlexNet)
 #   "before_all": Dropout -> Dense for each hidden layer and the output layer (Nielsen 2015)
 DROPOUT_PLACEMENTS = ("after", "before", "before_all")
+
+
+def check_dropout(dropout: float) -> None:
+    """Raises `ValueError` unless `dropout` is a rate in ``[0, 1)``."""
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout={dropout!r} must be in [0, 1)")
 
 
 def fc_top(
@@ -43,8 +49,7 @@ def fc_top(
     Example:
         >>> top = fc_top(hidden=[("fc1", 4096), ("fc2", 4096)], activation="relu", dropout=0.5)
     """
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"dropout={dropout!r} must be in [0, 1)")
+    check_dropout(dropout)
     if placement not in DROPOUT_PLACEMENTS:
         raise ValueError(f"placement={placement!r} must be one of {DROPOUT_PLACEMENTS}")
 

@@ -7,6 +7,7 @@ from typing import Any
 import keras
 
 from zoo.builder import Architecture, zoo_model
+from zoo.heads import check_dropout
 
 __all__ = ["NIN_CONFIG", "nin"]
 
@@ -76,6 +77,5 @@ def nin(*, dropout: float = 0.5) -> Architecture:
     Args:
         dropout: Dropout rate after the third mlpconv block (the authors' model uses 0.5).
     """
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"dropout={dropout!r} must be in [0, 1)")
+    check_dropout(dropout)
     return Architecture(features=_features(dropout), top=_top)

@@ -174,6 +174,8 @@ def test_unknown_keyword_lists_the_accepted_ones():
 def test_family_options_are_validated():
     with pytest.raises(ValueError, match=r"dropout=1.5 must be in \[0, 1\)"):
         zoo.vgg16(dropout=1.5)
+    with pytest.raises(ValueError, match=r"dropout=-0.1 must be in \[0, 1\)"):
+        zoo.nin(dropout=-0.1)
     assert not any(
         "dropout" in layer.name for layer in zoo.vgg11(dropout=0.0, input_shape=(32, 32, 3)).layers
     )
