@@ -18,7 +18,8 @@ class LocalResponseNormalization(keras.layers.Layer):
     window covering `size` adjacent channels centred on ``c``. Equal to
     ``tf.nn.local_response_normalization(x, depth_radius=size // 2, bias=k, alpha=alpha,
     beta=beta)``. Note that `alpha` is used as in the paper and TensorFlow; Caffe divides it by
-    `size`. Expects channels-last inputs.
+    `size`. Expects channels-last inputs. Computes in float32 under mixed precision: the sum of
+    squares of activations in the hundreds overflows float16.
 
     Args:
         size: Number of adjacent channels summed over (``n`` in the paper); odd.
@@ -50,13 +51,14 @@ class LocalResponseNormalization(keras.layers.Layer):
         self.k = float(k)
 
     def call(self, inputs: Any) -> Any:
-        channels = inputs.shape[-1]
+        x = ops.cast(inputs, "float32")
+        channels = x.shape[-1]
         half = self.size // 2
-        squares = ops.pad(ops.square(inputs), [[0, 0]] * (len(inputs.shape) - 1) + [[half, half]])
+        squares = ops.pad(ops.square(x), [[0, 0]] * (len(x.shape) - 1) + [[half, half]])
         window_sum = squares[..., :channels]
         for offset in range(1, self.size):
             window_sum = window_sum + squares[..., offset : offset + channels]
-        return inputs / ops.power(self.k + self.alpha * window_sum, self.beta)
+        return ops.cast(x / ops.power(self.k + self.alpha * window_sum, self.beta), inputs.dtype)
 
     def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
         return input_shape

@@ -36,6 +36,33 @@ def test_lrn_alexnet_defaults_and_formula_on_one_pixel():
     np.testing.assert_allclose(out, expected, rtol=1e-6)
 
 
+@pytest.fixture
+def mixed_precision():
+    keras.config.set_dtype_policy("mixed_float16")
+    yield
+    keras.config.set_dtype_policy("float32")
+
+
+def test_lrn_under_mixed_precision_does_not_overflow(mixed_precision):
+    # AlexNet's conv1 activations reach the hundreds; 5 * 300**2 overflows float16 (max 65504).
+    x = np.full((1, 2, 2, 8), 300.0, "float32")
+    out = LocalResponseNormalization()(x)
+    assert out.dtype == "float16"
+    expected = tf.nn.local_response_normalization(
+        x, depth_radius=2, bias=2.0, alpha=1e-4, beta=0.75
+    )
+    np.testing.assert_allclose(np.asarray(out, "float32"), expected.numpy(), rtol=2e-3)
+
+
+def test_alexnet_under_mixed_precision_is_finite(mixed_precision):
+    import zoo
+
+    model = zoo.alexnet(input_shape=(227, 227, 3), include_top=False, pooling="avg")
+    images = np.random.default_rng(0).uniform(0, 255, (1, 227, 227, 3)).astype("float32")
+    features = np.asarray(model(images), "float32")
+    assert np.all(np.isfinite(features)) and np.any(features > 0)
+
+
 def test_lrn_rejects_even_window():
     with pytest.raises(ValueError, match="odd"):
         LocalResponseNormalization(size=4)
