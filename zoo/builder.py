@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import os
+import textwrap
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -42,8 +43,8 @@ class Architecture:
 
 _CONTRACT_DOC = """\
     include_top: Whether to end with the classification top.
-    weights: None (random initialisation), a registered weights tag ({tags}), or the path of a
-        weights file saved from this architecture.
+    weights: None (random initialisation), a registered weights tag ({tags}), or the
+        path of a weights file saved from this architecture.
     input_tensor: Optional Keras tensor to use as the model's input.
     input_shape: ``(height, width, channels)``; defaults to {default} with the top and to
         ``(None, None, {channels})`` without it. Height and width must be at least {min_size}.
@@ -61,6 +62,8 @@ Returns:
 Raises:
     ValueError: If an argument breaks the contract (the message names the value and the rule),
         or if the weights file is missing or does not fit.
+    TypeError: On a positional or unknown argument, or an `input_tensor` that is not a Keras
+        tensor.
 
 Example:
     >>> import zoo
@@ -108,7 +111,8 @@ def _docstring(info: registry.ModelInfo, architecture: Callable[..., Any]) -> st
         classes=info.default_classes,
         name=info.name,
     )
-    family = "".join(f"    {line}\n" if line else "\n" for line in family_args.splitlines())
+    family = textwrap.indent(textwrap.dedent(family_args).strip("\n"), "    ")
+    family = f"{family}\n" if family else ""
     return f"{summary.rstrip()}\n\nArgs:\n{contract}{family}{_TAIL_DOC.format(name=info.name)}"
 
 
@@ -152,6 +156,8 @@ def zoo_model(
     """
 
     def decorate(architecture: Callable[..., Architecture]) -> Callable[..., keras.Model]:
+        if not inspect.getdoc(architecture):
+            raise TypeError(f"{architecture.__name__} needs a docstring that cites its paper")
         family_parameters = list(inspect.signature(architecture).parameters.values())
         for parameter in family_parameters:
             if parameter.kind is not inspect.Parameter.KEYWORD_ONLY or parameter.default is (
@@ -259,7 +265,12 @@ def _resolve_input_shape(
     spec: Any,
 ) -> tuple[int | None, int | None, int]:
     if input_tensor is not None:
-        tensor_shape = tuple(getattr(input_tensor, "shape", ()))
+        if not keras.utils.is_keras_tensor(input_tensor):
+            raise TypeError(
+                f"input_tensor for {info.name} must be a Keras tensor (keras.Input(...) or a "
+                f"Keras layer's output), got {type(input_tensor).__name__}"
+            )
+        tensor_shape = tuple(input_tensor.shape)
         if len(tensor_shape) != 4:
             raise ValueError(
                 f"input_tensor of shape {tensor_shape} for {info.name} must be a batch of images "
@@ -341,6 +352,7 @@ def build_model(
 
     Raises:
         ValueError: On any argument that breaks the contract.
+        TypeError: If `input_tensor` is not a Keras tensor.
 
     Example:
         >>> info = registry.model_info("lenet5")
@@ -370,12 +382,7 @@ def build_model(
     if input_tensor is None:
         inputs = x = keras.Input(shape=shape, name="input")
     else:
-        x = (
-            input_tensor
-            if keras.utils.is_keras_tensor(input_tensor)
-            else keras.Input(tensor=input_tensor)
-        )
-        inputs = keras.utils.get_source_inputs(x)
+        inputs, x = keras.utils.get_source_inputs(input_tensor), input_tensor
     x = architecture.features(x)
     if include_top:
         x = architecture.top(x, classes=classes, classifier_activation=classifier_activation)

@@ -189,6 +189,8 @@ def test_input_tensor_is_used_and_checked():
     assert model.inputs[0] is inputs
     with pytest.raises(ValueError, match=r"disagrees with input_tensor"):
         zoo.vgg11(input_tensor=inputs, input_shape=(32, 32, 3), include_top=False)
+    with pytest.raises(TypeError, match=r"must be a Keras tensor .* got ndarray"):
+        zoo.vgg11(input_tensor=np.zeros((1, 32, 32, 3), "float32"), include_top=False)
     with pytest.raises(ValueError, match=r"must be a batch of images"):
         zoo.vgg11(input_tensor=keras.Input((64, 3)), include_top=False)
 

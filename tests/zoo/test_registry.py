@@ -63,4 +63,10 @@ def test_family_options_must_be_keyword_only_with_defaults():
 
     with pytest.raises(TypeError, match="keyword-only with a default"):
         decorate(needs_value)
+
+    def undocumented():
+        pass
+
+    with pytest.raises(TypeError, match="needs a docstring that cites its paper"):
+        decorate(undocumented)
     assert "needs_value" not in zoo.list_models()
