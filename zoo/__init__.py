@@ -11,6 +11,7 @@ from zoo import layers
 from zoo.alexnet import alexnet, alexnet_onetower, zfnet
 from zoo.builder import Architecture
 from zoo.extract import feature_extractor
+from zoo.inception import inception_resnet_v2, inception_v3
 from zoo.layers import LocalResponseNormalization
 from zoo.lenet import lenet5, nielsen_cnn
 from zoo.nin import nin
@@ -21,6 +22,22 @@ from zoo.registry import (
     get_model,
     list_models,
     model_info,
+)
+from zoo.resnet import (
+    cifar_resnet20,
+    cifar_resnet32,
+    cifar_resnet44,
+    cifar_resnet56,
+    cifar_resnet110,
+    cifar_resnet1202,
+    resnet18,
+    resnet34,
+    resnet50,
+    resnet50_v2,
+    resnet101,
+    resnet101_v2,
+    resnet152,
+    resnet152_v2,
 )
 from zoo.vgg import vgg11, vgg11_bn, vgg13, vgg13_bn, vgg16, vgg16_bn, vgg19, vgg19_bn
 
@@ -34,14 +51,30 @@ __all__ = [
     "WeightsSpec",
     "alexnet",
     "alexnet_onetower",
+    "cifar_resnet20",
+    "cifar_resnet32",
+    "cifar_resnet44",
+    "cifar_resnet56",
+    "cifar_resnet110",
+    "cifar_resnet1202",
     "feature_extractor",
     "get_model",
+    "inception_resnet_v2",
+    "inception_v3",
     "layers",
     "lenet5",
     "list_models",
     "model_info",
     "nielsen_cnn",
     "nin",
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "resnet50_v2",
+    "resnet101",
+    "resnet101_v2",
+    "resnet152",
+    "resnet152_v2",
     "vgg11",
     "vgg11_bn",
     "vgg13",

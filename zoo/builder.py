@@ -10,11 +10,13 @@ or the global pooling, and loads weights.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
 import os
+import sys
 import textwrap
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import keras
@@ -25,6 +27,19 @@ from zoo import weights as weights_lib
 __all__ = ["POOLINGS", "Architecture", "build_model", "zoo_model"]
 
 POOLINGS = (None, "avg", "max")
+# Keras maps a functional graph recursively, a few frames per layer: ResNet-1202's ~3,600 layers
+# need more than Python's default limit of 1,000 frames.
+_GRAPH_RECURSION_LIMIT = 20_000
+
+
+@contextlib.contextmanager
+def _recursion_limit(limit: int) -> Iterator[None]:
+    previous = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(previous, limit))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(previous)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,7 +153,8 @@ def zoo_model(
         paper: Citation of the paper.
         year: Year of the paper.
         default_size: Published ``(height, width, channels)``.
-        min_size: Smallest height/width the backbone accepts.
+        min_size: Smallest height/width: the larger of the total stride and the smallest input
+            the backbone can process.
         params: ``count_params()`` at the default size with the top and `default_classes`.
         feature_taps: ``(layer, stride, channels)`` for each stage output, shallow to deep.
         fixed_size_top: Whether the top flattens a feature map (fixed input size with the top).
@@ -390,7 +406,8 @@ def build_model(
         x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
     elif pooling == "max":
         x = keras.layers.GlobalMaxPooling2D(name="max_pool")(x)
-    model = keras.Model(inputs, x, name=name or info.name)
+    with _recursion_limit(_GRAPH_RECURSION_LIMIT):
+        model = keras.Model(inputs, x, name=name or info.name)
     if source is not None:
         weights_lib.load_into(model, source)
     return model

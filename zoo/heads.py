@@ -9,7 +9,7 @@ import keras
 
 from zoo.layers import AdaptiveAveragePooling2D
 
-__all__ = ["DROPOUT_PLACEMENTS", "check_dropout", "fc_top"]
+__all__ = ["DROPOUT_PLACEMENTS", "check_dropout", "fc_top", "pooled_top"]
 
 # Where the dropout layers of a fully connected top sit:
 #   "after":      Dense -> Dropout for each hidden layer (AlexNet paper, VGG, torchvision VGG)
@@ -71,3 +71,20 @@ def fc_top(
         return keras.layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
 
     return top
+
+
+def pooled_top(x: Any, *, classes: int, classifier_activation: Any) -> Any:
+    """Global average pooling (``avg_pool``) and a dense classifier (``predictions``).
+
+    The top of keras.applications' ResNets and most networks after NiN; it takes any input size.
+
+    Args:
+        x: The last feature map.
+        classes: Number of classes.
+        classifier_activation: Activation of the classifier; None for logits.
+
+    Returns:
+        The class scores.
+    """
+    x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    return keras.layers.Dense(classes, activation=classifier_activation, name="predictions")(x)

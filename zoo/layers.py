@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Any
 
 import keras
 from keras import ops
 
-__all__ = ["AdaptiveAveragePooling2D", "LocalResponseNormalization"]
+__all__ = [
+    "AdaptiveAveragePooling2D",
+    "LocalResponseNormalization",
+    "PadChannels",
+    "ScaledResidual",
+]
 
 
 @keras.saving.register_keras_serializable(package="kerazoo")
@@ -73,6 +80,47 @@ class LocalResponseNormalization(keras.layers.Layer):
         }
 
 
+@keras.saving.register_keras_serializable(package="kerazoo")
+class PadChannels(keras.layers.Layer):
+    """Zero-pads the channel axis to `channels`, half before and half after the input's channels.
+
+    The parameter-free shortcut of He et al. 2015 ("option A") when a residual stage widens: the
+    identity plus extra zero entries. Expects channels-last inputs.
+
+    Args:
+        channels: Number of output channels; at least the input's.
+        **kwargs: Base `keras.layers.Layer` arguments.
+
+    Example:
+        >>> PadChannels(32)(np.ones((1, 8, 8, 16), "float32")).shape
+        (1, 8, 8, 32)
+    """
+
+    def __init__(self, channels: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if not isinstance(channels, int) or channels < 1:
+            raise ValueError(f"channels={channels!r} must be a positive int")
+        self.channels = channels
+
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
+        if input_shape[-1] > self.channels:
+            raise ValueError(
+                f"PadChannels({self.channels}) cannot pad {input_shape[-1]} channels down"
+            )
+        self.built = True
+
+    def call(self, inputs: Any) -> Any:
+        extra = self.channels - inputs.shape[-1]
+        before = extra // 2
+        return ops.pad(inputs, [[0, 0]] * (len(inputs.shape) - 1) + [[before, extra - before]])
+
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
+        return (*input_shape[:-1], self.channels)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "channels": self.channels}
+
+
 def _adaptive_bins(size: Any, bins: int) -> Any:
     """``(bins, size)`` matrix averaging the input positions of each output bin, as torch does."""
     size_f = ops.cast(size, "float32")
@@ -121,3 +169,43 @@ class AdaptiveAveragePooling2D(keras.layers.Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "output_size": self.output_size}
+
+
+@keras.saving.register_keras_serializable(package="kerazoo")
+class ScaledResidual(keras.layers.Layer):
+    """Adds a scaled residual to a shortcut: ``shortcut + residual * scale``.
+
+    The residual scaling of Inception-ResNet (Szegedy et al., "Inception-v4, Inception-ResNet and
+    the Impact of Residual Connections on Learning", AAAI 2017, section 3.3), which keeps very
+    wide residual networks stable early in training. It has no weights and computes exactly what
+    keras.applications' ``CustomScaleLayer`` computes, without the unsafe ``Lambda`` layer.
+
+    Args:
+        scale: Factor of the residual (0.1 to 0.3 in the paper).
+        **kwargs: Base `keras.layers.Layer` arguments.
+
+    Example:
+        >>> x = np.ones((1, 2, 2, 4), "float32")
+        >>> float(ScaledResidual(0.5)([x, 2 * x])[0, 0, 0, 0])
+        2.0
+    """
+
+    def __init__(self, scale: float, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if (
+            isinstance(scale, bool)
+            or not isinstance(scale, numbers.Real)
+            or not math.isfinite(scale)
+        ):
+            raise ValueError(f"scale={scale!r} must be a finite number")
+        self.scale = float(scale)
+
+    def call(self, inputs: Any) -> Any:
+        shortcut, residual = inputs
+        return shortcut + residual * self.scale
+
+    def compute_output_shape(self, input_shape: Any) -> tuple[int | None, ...]:
+        return tuple(input_shape[0])
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "scale": self.scale}

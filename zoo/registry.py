@@ -82,7 +82,8 @@ class ModelInfo:
         paper: Citation of the paper that introduced the architecture.
         year: Year of that paper.
         default_size: ``(height, width, channels)`` of the published model's input.
-        min_size: Smallest height/width the convolutional backbone accepts.
+        min_size: Smallest height/width accepted: the larger of the total stride (one cell of
+            the deepest feature map) and the smallest input the backbone can process.
         params: Parameter count as ``keras.Model.count_params()`` reports it (BatchNorm moving
             statistics included) at ``default_size`` with ``default_classes`` and the top.
         default_classes: Number of classes of the published classification top.

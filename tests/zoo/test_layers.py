@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from zoo.layers import AdaptiveAveragePooling2D, LocalResponseNormalization
+from zoo.layers import AdaptiveAveragePooling2D, LocalResponseNormalization, ScaledResidual
 
 
 @pytest.mark.parametrize(
@@ -109,3 +109,35 @@ def test_custom_layers_round_trip_through_keras_files(layer, tmp_path):
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
     assert type(loaded.layers[-1]) is type(layer)
     assert loaded.layers[-1].get_config() == layer.get_config() | {"name": layer.name}
+
+
+@pytest.mark.parametrize("scale", [0.17, 0.1, 0.2, 1.0, -2.5])
+def test_scaled_residual_adds_the_scaled_residual(scale):
+    rng = np.random.default_rng(4)
+    shortcut, residual = rng.normal(0, 3, (2, 2, 5, 5, 6)).astype("float32")
+    out = np.asarray(ScaledResidual(scale)([shortcut, residual]))
+    # Bit for bit keras.applications' CustomScaleLayer: inputs[0] + inputs[1] * scale in float32.
+    np.testing.assert_array_equal(out, shortcut + residual * np.float32(scale))
+    one = np.ones((1, 1, 1, 1), "float32")
+    assert float(ScaledResidual(0.17)([one, 10 * one])[0, 0, 0, 0]) == pytest.approx(2.7)
+
+
+def test_scaled_residual_has_no_weights_and_round_trips_in_safe_mode(tmp_path):
+    shortcut, residual = keras.Input((5, 5, 6)), keras.Input((5, 5, 6))
+    layer = ScaledResidual(0.17, name="block35_1_residual")
+    model = keras.Model([shortcut, residual], layer([shortcut, residual]))
+    assert layer.weights == [] and model.output_shape == (None, 5, 5, 6)
+    path = tmp_path / "residual.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    restored = loaded.get_layer("block35_1_residual")
+    assert type(restored) is ScaledResidual
+    assert restored.get_config() == layer.get_config() and restored.scale == 0.17
+    x = list(np.random.default_rng(5).normal(size=(2, 2, 5, 5, 6)).astype("float32"))
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+@pytest.mark.parametrize("scale", [float("nan"), float("inf"), "0.1", True, None])
+def test_scaled_residual_rejects_a_scale_that_is_not_a_finite_number(scale):
+    with pytest.raises(ValueError, match="must be a finite number"):
+        ScaledResidual(scale)

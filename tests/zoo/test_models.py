@@ -1,6 +1,7 @@
 """Registry-parametrized tests: every registered model is checked the moment it is registered."""
 
 import re
+import sys
 
 import keras
 import numpy as np
@@ -9,7 +10,18 @@ import pytest
 import zoo
 from zoo.builder import POOLINGS
 
-MODELS = zoo.list_models()
+# The deepest members of each family cost 10-60 s a test on 2 cores; the default tier keeps a
+# shallower member of every family and code path, the slow tier runs them all.
+HEAVY = {
+    "cifar_resnet110",
+    "cifar_resnet1202",
+    "inception_resnet_v2",
+    "resnet101",
+    "resnet101_v2",
+    "resnet152",
+    "resnet152_v2",
+}
+MODELS = [pytest.param(n, marks=pytest.mark.slow) if n in HEAVY else n for n in zoo.list_models()]
 
 # Published parameter counts, copied from the project's reference table (architectures.csv, which
 # cites LeCun et al. 1998, Krizhevsky et al. 2012, torchvision's weights metadata, Zeiler & Fergus
@@ -32,6 +44,27 @@ PUBLISHED = {
     # Nielsen's book gives the layer sizes: 20*(5*5+1) + 40*(20*5*5+1) + (640+1)*1000
     # + (1000+1)*1000 + (1000+1)*10 weights and biases.
     "nielsen_cnn": (1_672_570, "all", 0.0),
+    # ResNets: keras.applications count_params for the default "keras" variant of 50/101/152 and
+    # the v2 models; torchvision num_params for 18/34 (their default "torchvision" variant).
+    "resnet18": (11_689_512, "trainable", 0.0),
+    "resnet34": (21_797_672, "trainable", 0.0),
+    "resnet50": (25_636_712, "all", 0.0),
+    "resnet101": (44_707_176, "all", 0.0),
+    "resnet152": (60_419_944, "all", 0.0),
+    "resnet50_v2": (25_613_800, "all", 0.0),
+    "resnet101_v2": (44_675_560, "all", 0.0),
+    "resnet152_v2": (60_380_648, "all", 0.0),
+    # He et al. 2015, table 6 (0.27M ... 19.4M, weights only), within the table's 3% rounding.
+    "cifar_resnet20": (270_000, "trainable", 0.03),
+    "cifar_resnet32": (460_000, "trainable", 0.03),
+    "cifar_resnet44": (660_000, "trainable", 0.03),
+    "cifar_resnet56": (850_000, "trainable", 0.03),
+    "cifar_resnet110": (1_700_000, "trainable", 0.03),
+    "cifar_resnet1202": (19_400_000, "trainable", 0.03),
+    # keras.applications.InceptionV3 / InceptionResNetV2 count_params() with the 1000-class top
+    # (keras' table of models rounds them to 23.9M and 55.9M).
+    "inception_v3": (23_851_784, "all", 0.0),
+    "inception_resnet_v2": (55_873_736, "all", 0.0),
 }
 
 
@@ -44,7 +77,7 @@ def _random_images(shape, batch=2, seed=0):
 
 
 def test_every_model_has_a_published_figure():
-    assert sorted(PUBLISHED) == sorted(MODELS)
+    assert sorted(PUBLISHED) == sorted(zoo.list_models())
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -69,14 +102,17 @@ def test_min_size_builds_and_is_tight(name):
     model = zoo.get_model(name, include_top=False, input_shape=_spatial_inputs(info, info.min_size))
     height, width = model.output_shape[1:3]
     assert height >= 1 and width >= 1
-    # One pixel less breaks the backbone itself, not only our check: the minimum is tight.
+    # The minimum is the larger of the total stride (one cell of the deepest map) and what the
+    # backbone can process; in the second case one pixel less breaks the backbone itself.
+    total_stride = max(tap.stride for tap in info.feature_taps)
     too_small = keras.Input(_spatial_inputs(info, info.min_size - 1))
     try:
         features = info.architecture().features(too_small)
     except ValueError:
         pass
     else:
-        assert 0 in features.shape[1:3] or any(d is not None and d < 1 for d in features.shape)
+        broken = 0 in features.shape[1:3] or any(d is not None and d < 1 for d in features.shape)
+        assert broken or info.min_size == total_stride
     with pytest.raises(ValueError, match=f"smaller than the minimum {info.min_size}x"):
         zoo.get_model(name, include_top=False, input_shape=_spatial_inputs(info, info.min_size - 1))
 
@@ -96,10 +132,10 @@ def test_no_top_with_each_pooling(name, pooling):
     assert model.output_shape == (None, channels)
     model.set_weights(feature_map.get_weights())
     images = _random_images(shape)
-    maps = feature_map.predict(images, verbose=0)
+    maps = np.asarray(feature_map(images))
     reduce = np.mean if pooling == "avg" else np.max
     np.testing.assert_allclose(
-        model.predict(images, verbose=0), reduce(maps, axis=(1, 2)), rtol=1e-5, atol=1e-6
+        np.asarray(model(images)), reduce(maps, axis=(1, 2)), rtol=1e-5, atol=1e-6
     )
 
 
@@ -108,7 +144,7 @@ def test_custom_classes_and_probabilities(name):
     info = zoo.model_info(name)
     model = zoo.get_model(name, classes=7, input_shape=_spatial_inputs(info, info.min_size))
     assert model.output_shape == (None, 7)
-    probabilities = model.predict(_random_images(model.input_shape[1:]), verbose=0)
+    probabilities = np.asarray(model(_random_images(model.input_shape[1:])))
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
     logits = zoo.get_model(
         name, classes=3, classifier_activation=None, input_shape=model.input_shape[1:]
@@ -139,12 +175,15 @@ def test_keras_file_round_trip_in_safe_mode(name, tmp_path):
     model = zoo.get_model(name, classes=5, input_shape=_spatial_inputs(info, info.min_size))
     path = tmp_path / f"{name}.keras"
     model.save(path)
-    loaded = keras.saving.load_model(path, safe_mode=True)
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 20_000))  # ResNet-1202 is deeper than the default allows
+    try:
+        loaded = keras.saving.load_model(path, safe_mode=True)
+    finally:
+        sys.setrecursionlimit(limit)
     assert [layer.name for layer in loaded.layers] == [layer.name for layer in model.layers]
     images = _random_images(model.input_shape[1:])
-    np.testing.assert_array_equal(
-        loaded.predict(images, verbose=0), model.predict(images, verbose=0)
-    )
+    np.testing.assert_array_equal(np.asarray(loaded(images)), np.asarray(model(images)))
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -174,3 +213,19 @@ def test_builder_is_documented_keyword_only_and_cited(name):
     assert documented == list(parameters), "each parameter documented once, in order"
     with pytest.raises(TypeError, match="keyword arguments only"):
         builder(True)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("resnet50", 25_557_032),
+        pytest.param("resnet101", 44_549_160, marks=pytest.mark.slow),
+        pytest.param("resnet152", 60_192_808, marks=pytest.mark.slow),
+    ],
+)
+def test_torchvision_resnet_variant_matches_torchvision_count(name, expected):
+    # torchvision num_params (no conv biases, no BatchNorm running statistics).
+    model = zoo.get_model(name, variant="torchvision")
+    assert sum(int(np.prod(w.shape)) for w in model.trainable_weights) == expected
+    with pytest.raises(ValueError, match="variant='caffe' must be one of"):
+        zoo.get_model(name, variant="caffe")

@@ -1,4 +1,4 @@
-"""Slow tier: every registered model at its published input size trains."""
+"""Slow tier: every registered model at its published input size has a correct backward pass."""
 
 import inspect
 
@@ -9,36 +9,48 @@ import tensorflow as tf
 
 import zoo
 
+# Steps along the gradient change the loss by at most this much to first order: small enough to
+# stay in the linear regime of a 100M-weight network, large against float32 rounding.
+CHANGE = 1e-3
+
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", zoo.list_models())
-def test_full_size_model_gets_gradients_and_fits_a_batch(name):
+def test_full_size_gradient_is_a_descent_direction(name):
     info = zoo.model_info(name)
-    # Without dropout, the training-mode loss is a deterministic function of the weights, so the
-    # optimiser's progress on one batch is measurable; BatchNorm uses the batch statistics.
+    # Without dropout, the training-mode loss (BatchNorm on batch statistics) is a deterministic
+    # function of the weights, so a first-order check of the gradient is exact up to curvature.
     options = {"dropout": 0.0} if "dropout" in inspect.signature(info.builder).parameters else {}
     model = zoo.get_model(name, classes=4, **options)
     rng = np.random.default_rng(0)
     images = tf.constant(rng.uniform(0, 1, (4, *info.default_size)).astype("float32"))
     labels = tf.constant(np.arange(4))
     loss_fn = keras.losses.SparseCategoricalCrossentropy()
-    optimizer = keras.optimizers.Adam(1e-4)
 
-    @tf.function
-    def step():
-        with tf.GradientTape() as tape:
-            loss = loss_fn(labels, model(images, training=True))
-        gradients = tape.gradient(loss, model.trainable_weights)
-        optimizer.apply(gradients, model.trainable_weights)
-        return loss, gradients
+    def loss():
+        return float(loss_fn(labels, model(images, training=True)))
 
-    first_loss, gradients = step()
+    with tf.GradientTape() as tape:
+        before = loss_fn(labels, model(images, training=True))
+    gradients = tape.gradient(before, model.trainable_weights)
     for weight, gradient in zip(model.trainable_weights, gradients, strict=True):
         assert gradient is not None, weight.path
         assert np.all(np.isfinite(gradient.numpy())), weight.path
-    assert any(np.any(g.numpy() != 0) for g in gradients)
-    for _ in range(9):
-        loss, _ = step()
-    # From a fresh init on noise images, 10 small steps move the loss little (plain VGG-19:
-    # 1.38632 -> 1.38590), but deterministically: any decrease means the model learns.
-    assert float(loss) < float(first_loss), (float(first_loss), float(loss))
+    norm = float(tf.linalg.global_norm(gradients))
+    assert norm > 0
+
+    def move(scale):
+        for weight, gradient in zip(model.trainable_weights, gradients, strict=True):
+            weight.assign_add(scale * gradient / norm)
+
+    step = min(CHANGE, CHANGE / norm)
+    move(step)
+    ascended = loss()
+    move(-2 * step)
+    descended = loss()
+    # The central difference cancels the curvature term and estimates the gradient's norm; a
+    # backward pass that disagrees with the forward pass fails this. ReLU kinks crossed by the
+    # step keep it from being exact, hence the tolerance.
+    slope = (ascended - descended) / (2 * step)
+    assert descended < float(before) < ascended
+    assert slope == pytest.approx(norm, rel=0.3), (slope, norm)
