@@ -115,8 +115,8 @@ def _contract_parameters(default_classes: int) -> list[inspect.Parameter]:
     ]
 
 
-def _docstring(info: registry.ModelInfo, architecture: Callable[..., Any]) -> str:
-    summary, _, family_args = inspect.getdoc(architecture).partition("\nArgs:\n")
+def _docstring(info: registry.ModelInfo, doc: str) -> str:
+    summary, _, family_args = doc.partition("\nArgs:\n")
     height, width, channels = info.default_size
     contract = _CONTRACT_DOC.format(
         tags=", ".join(repr(tag) for tag in info.weights_tags) or "none registered yet",
@@ -142,12 +142,15 @@ def zoo_model(
     fixed_size_top: bool,
     default_classes: int = 1000,
     weights: Sequence[registry.WeightsSpec] = (),
+    name: str | None = None,
+    doc: str | None = None,
 ) -> Callable[[Callable[..., Architecture]], Callable[..., keras.Model]]:
     """Turns a family function into a registered public builder with the zoo's contract.
 
     The family function takes only keyword-only family options (each with a default) and returns
     an `Architecture`; its docstring is a summary with the citation, then an ``Args:`` section for
     those options. The public builder has the same name and docstring, completed with the contract.
+    A family that registers several variants from one template function passes `name` and `doc`.
 
     Args:
         paper: Citation of the paper.
@@ -160,6 +163,8 @@ def zoo_model(
         fixed_size_top: Whether the top flattens a feature map (fixed input size with the top).
         default_classes: Number of classes of the published top.
         weights: Known weights sets.
+        name: Registry and builder name; defaults to the family function's name.
+        doc: Docstring in the family function's format; defaults to the function's own.
 
     Returns:
         A decorator.
@@ -172,15 +177,17 @@ def zoo_model(
     """
 
     def decorate(architecture: Callable[..., Architecture]) -> Callable[..., keras.Model]:
-        if not inspect.getdoc(architecture):
-            raise TypeError(f"{architecture.__name__} needs a docstring that cites its paper")
+        model_name = name or architecture.__name__
+        model_doc = inspect.cleandoc(doc) if doc else inspect.getdoc(architecture)
+        if not model_doc:
+            raise TypeError(f"{model_name} needs a docstring that cites its paper")
         family_parameters = list(inspect.signature(architecture).parameters.values())
         for parameter in family_parameters:
             if parameter.kind is not inspect.Parameter.KEYWORD_ONLY or parameter.default is (
                 inspect.Parameter.empty
             ):
                 raise TypeError(
-                    f"family option {parameter.name!r} of {architecture.__name__} must be "
+                    f"family option {parameter.name!r} of {model_name} must be "
                     "keyword-only with a default"
                 )
         signature = inspect.Signature(
@@ -188,7 +195,7 @@ def zoo_model(
             return_annotation="keras.Model",
         )
         info = registry.ModelInfo(
-            name=architecture.__name__,
+            name=model_name,
             family=architecture.__module__.rpartition(".")[2],
             paper=paper,
             year=year,
@@ -224,7 +231,7 @@ def zoo_model(
         builder.__name__ = builder.__qualname__ = info.name
         builder.__module__ = architecture.__module__
         builder.__signature__ = signature
-        builder.__doc__ = _docstring(info, architecture)
+        builder.__doc__ = _docstring(info, model_doc)
         registry.register(dataclasses.replace(info, builder=builder))
         return builder
 

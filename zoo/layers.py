@@ -25,8 +25,8 @@ class LocalResponseNormalization(keras.layers.Layer):
     window covering `size` adjacent channels centred on ``c``. Equal to
     ``tf.nn.local_response_normalization(x, depth_radius=size // 2, bias=k, alpha=alpha,
     beta=beta)``. Note that `alpha` is used as in the paper and TensorFlow; Caffe divides it by
-    `size`. Expects channels-last inputs. Computes in float32 under mixed precision: the sum of
-    squares of activations in the hundreds overflows float16.
+    `size`. Expects channels-last inputs. Computes in float32 at least: under mixed precision the
+    sum of squares of activations in the hundreds overflows float16.
 
     Args:
         size: Number of adjacent channels summed over (``n`` in the paper); odd.
@@ -58,7 +58,8 @@ class LocalResponseNormalization(keras.layers.Layer):
         self.k = float(k)
 
     def call(self, inputs: Any) -> Any:
-        x = ops.cast(inputs, "float32")
+        dtype = keras.backend.standardize_dtype(inputs.dtype)
+        x = ops.cast(inputs, "float32" if dtype in ("float16", "bfloat16") else dtype)
         channels = x.shape[-1]
         half = self.size // 2
         squares = ops.pad(ops.square(x), [[0, 0]] * (len(x.shape) - 1) + [[half, half]])

@@ -230,13 +230,6 @@ _CIFAR_DOC = """CIFAR ResNet-{depth} (He, Zhang, Ren & Sun, 2015, section 4.2 an
     """
 
 
-def _named(name: str, doc: str, architecture: Callable[..., Architecture]) -> Callable[..., Any]:
-    architecture.__name__ = architecture.__qualname__ = name
-    architecture.__module__ = __name__
-    architecture.__doc__ = doc
-    return architecture
-
-
 def _register_v1(depth: int, params: int, default_variant: str) -> Any:
     block, depths = RESNET_CONFIGS[depth]
     expansion = 4 if block == "bottleneck" else 1
@@ -265,7 +258,9 @@ def _register_v1(depth: int, params: int, default_variant: str) -> Any:
         params=params,
         fixed_size_top=False,
         feature_taps=taps,
-    )(_named(f"resnet{depth}", doc, architecture))
+        name=f"resnet{depth}",
+        doc=doc,
+    )(architecture)
 
 
 def _register_v2(depth: int, params: int) -> Any:
@@ -287,7 +282,9 @@ def _register_v2(depth: int, params: int) -> Any:
         params=params,
         fixed_size_top=False,
         feature_taps=taps,
-    )(_named(f"resnet{depth}_v2", _V2_DOC.format(depth=depth), architecture))
+        name=f"resnet{depth}_v2",
+        doc=_V2_DOC.format(depth=depth),
+    )(architecture)
 
 
 def _register_cifar(depth: int, params: int) -> Any:
@@ -309,7 +306,9 @@ def _register_cifar(depth: int, params: int) -> Any:
         default_classes=10,
         fixed_size_top=False,
         feature_taps=taps,
-    )(_named(f"cifar_resnet{depth}", _CIFAR_DOC.format(depth=depth, blocks=blocks), architecture))
+        name=f"cifar_resnet{depth}",
+        doc=_CIFAR_DOC.format(depth=depth, blocks=blocks),
+    )(architecture)
 
 
 resnet18 = _register_v1(18, 11_699_112, "torchvision")

@@ -87,11 +87,6 @@ def _register(name: str, config: str, params: int, batch_norm: bool) -> Any:
     def architecture(*, batch_norm: bool = batch_norm, dropout: float = 0.5) -> Architecture:
         return _vgg(config, batch_norm=batch_norm, dropout=dropout)
 
-    architecture.__name__ = architecture.__qualname__ = name
-    architecture.__module__ = __name__
-    architecture.__doc__ = _DOC.format(
-        depth=depth, config=config, with_bn=", with batch normalization" if batch_norm else ""
-    )
     return zoo_model(
         paper=_PAPER,
         year=2014,
@@ -100,6 +95,10 @@ def _register(name: str, config: str, params: int, batch_norm: bool) -> Any:
         params=params,
         fixed_size_top=True,
         feature_taps=_TAPS,
+        name=name,
+        doc=_DOC.format(
+            depth=depth, config=config, with_bn=", with batch normalization" if batch_norm else ""
+        ),
     )(architecture)
 
 
