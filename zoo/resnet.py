@@ -95,6 +95,12 @@ def _conv_bn(
     return keras.layers.Activation("relu", name=f"{name}_relu")(x) if relu else x
 
 
+def _stem_pool(x: Any) -> Any:
+    """The stem's 3x3/2 max pooling with one pixel of padding (zero is safe after ReLU)."""
+    x = keras.layers.ZeroPadding2D(1, name="pool1_pad")(x)
+    return keras.layers.MaxPooling2D(3, 2, name="pool1_pool")(x)
+
+
 def _residual_out(shortcut: Any, x: Any, name: str) -> Any:
     x = keras.layers.Add(name=f"{name}_add")([shortcut, x])
     return keras.layers.Activation("relu", name=f"{name}_out")(x)
@@ -124,9 +130,7 @@ def _resnet_v1(block: str, depths: Sequence[int], style: _Convention) -> Callabl
     block_fn = _bottleneck if block == "bottleneck" else _basic
 
     def features(x: Any) -> Any:
-        x = _conv_bn(x, 64, 7, 2, "conv1", style, relu=True)
-        x = keras.layers.ZeroPadding2D(1, name="pool1_pad")(x)
-        x = keras.layers.MaxPooling2D(3, 2, name="pool1_pool")(x)
+        x = _stem_pool(_conv_bn(x, 64, 7, 2, "conv1", style, relu=True))
         for stage, (width, blocks) in enumerate(zip(_WIDTHS, depths, strict=True), start=2):
             for index in range(1, blocks + 1):
                 stride = 2 if index == 1 and stage > 2 else 1
@@ -161,10 +165,7 @@ def _block_v2(x: Any, filters: int, stride: int, conv_shortcut: bool, name: str)
 
 def _resnet_v2(depths: Sequence[int]) -> Callable[[Any], Any]:
     def features(x: Any) -> Any:
-        x = keras.layers.ZeroPadding2D(3, name="conv1_pad")(x)
-        x = keras.layers.Conv2D(64, 7, strides=2, name="conv1_conv")(x)
-        x = keras.layers.ZeroPadding2D(1, name="pool1_pad")(x)
-        x = keras.layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
+        x = _stem_pool(_conv(x, 64, 7, 2, "conv1", use_bias=True))
         for stage, (width, blocks) in enumerate(zip(_WIDTHS, depths, strict=True), start=2):
             for index in range(1, blocks + 1):
                 stride = 2 if index == blocks and stage < 5 else 1
