@@ -66,7 +66,8 @@ _CONTRACT_DOC = """\
     pooling: With ``include_top=False``: None returns the last feature map, ``"avg"`` or
         ``"max"`` adds global pooling and returns a 2-D tensor.
     classes: Number of classes of the top (default {classes}).
-    classifier_activation: Activation of the top's output; None returns logits.
+    classifier_activation: Activation of the top's output (default {activation}); None returns
+        logits.
     name: Name of the model (default ``"{name}"``).
 """
 
@@ -97,7 +98,9 @@ _CONTRACT_NAMES = (
 )
 
 
-def _contract_parameters(default_classes: int) -> list[inspect.Parameter]:
+def _contract_parameters(
+    default_classes: int, default_activation: str | None
+) -> list[inspect.Parameter]:
     keyword = inspect.Parameter.KEYWORD_ONLY
     defaults = {
         "include_top": (True, bool),
@@ -106,7 +109,7 @@ def _contract_parameters(default_classes: int) -> list[inspect.Parameter]:
         "input_shape": (None, "tuple[int | None, int | None, int] | None"),
         "pooling": (None, "str | None"),
         "classes": (default_classes, int),
-        "classifier_activation": ("softmax", "str | Callable | None"),
+        "classifier_activation": (default_activation, "str | Callable | None"),
         "name": (None, "str | None"),
     }
     return [
@@ -124,6 +127,7 @@ def _docstring(info: registry.ModelInfo, doc: str) -> str:
         channels=channels,
         min_size=info.min_size,
         classes=info.default_classes,
+        activation=repr(info.default_activation),
         name=info.name,
     )
     family = textwrap.indent(textwrap.dedent(family_args).strip("\n"), "    ")
@@ -141,6 +145,7 @@ def zoo_model(
     feature_taps: Sequence[tuple[str, int, int]],
     fixed_size_top: bool,
     default_classes: int = 1000,
+    default_activation: str | None = "softmax",
     weights: Sequence[registry.WeightsSpec] = (),
     name: str | None = None,
     doc: str | None = None,
@@ -162,6 +167,8 @@ def zoo_model(
         feature_taps: ``(layer, stride, channels)`` for each stage output, shallow to deep.
         fixed_size_top: Whether the top flattens a feature map (fixed input size with the top).
         default_classes: Number of classes of the published top.
+        default_activation: Default ``classifier_activation`` of the published top (``"sigmoid"``
+            for a one-unit real/fake top, say).
         weights: Known weights sets.
         name: Registry and builder name; defaults to the family function's name.
         doc: Docstring in the family function's format; defaults to the function's own.
@@ -191,7 +198,7 @@ def zoo_model(
                     "keyword-only with a default"
                 )
         signature = inspect.Signature(
-            _contract_parameters(default_classes) + family_parameters,
+            _contract_parameters(default_classes, default_activation) + family_parameters,
             return_annotation="keras.Model",
         )
         info = registry.ModelInfo(
@@ -203,6 +210,7 @@ def zoo_model(
             min_size=min_size,
             params=params,
             default_classes=default_classes,
+            default_activation=default_activation,
             fixed_size_top=fixed_size_top,
             feature_taps=tuple(registry.FeatureTap(*tap) for tap in feature_taps),
             weights=tuple(weights),

@@ -87,6 +87,7 @@ class ModelInfo:
         params: Parameter count as ``keras.Model.count_params()`` reports it (BatchNorm moving
             statistics included) at ``default_size`` with ``default_classes`` and the top.
         default_classes: Number of classes of the published classification top.
+        default_activation: Default ``classifier_activation`` of the builder.
         fixed_size_top: True when the classification top flattens a feature map, so that
             ``include_top=True`` needs a fixed input size.
         feature_taps: The stage outputs, shallow to deep.
@@ -105,6 +106,7 @@ class ModelInfo:
     default_classes: int
     fixed_size_top: bool
     feature_taps: tuple[FeatureTap, ...]
+    default_activation: str | None = "softmax"
     weights: tuple[WeightsSpec, ...] = ()
     builder: Callable[..., Any] = dataclasses.field(default=None, repr=False, compare=False)
     architecture: Callable[..., Any] = dataclasses.field(default=None, repr=False, compare=False)

@@ -206,6 +206,7 @@ def test_builder_is_documented_keyword_only_and_cited(name):
     ]
     assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in parameters.values())
     assert parameters["classes"].default == info.default_classes
+    assert parameters["classifier_activation"].default == info.default_activation
     doc = builder.__doc__
     assert str(info.year) in doc or str(info.year + 1) in doc
     args_section = doc.split("\nArgs:\n")[1].split("\n\n")[0]
