@@ -9,8 +9,9 @@ Example:
 
 from zoo import layers
 from zoo.alexnet import alexnet, alexnet_onetower, zfnet
-from zoo.builder import Architecture
+from zoo.builder import Architecture, AuxiliaryTop, inference_model
 from zoo.extract import feature_extractor
+from zoo.googlenet import googlenet, googlenet_paper
 from zoo.inception import inception_resnet_v2, inception_v3
 from zoo.layers import LocalResponseNormalization
 from zoo.lenet import lenet5, nielsen_cnn
@@ -45,6 +46,7 @@ __version__ = "0.1.0.dev0"
 
 __all__ = [
     "Architecture",
+    "AuxiliaryTop",
     "FeatureTap",
     "LocalResponseNormalization",
     "ModelInfo",
@@ -59,8 +61,11 @@ __all__ = [
     "cifar_resnet1202",
     "feature_extractor",
     "get_model",
+    "googlenet",
+    "googlenet_paper",
     "inception_resnet_v2",
     "inception_v3",
+    "inference_model",
     "layers",
     "lenet5",
     "list_models",

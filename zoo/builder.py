@@ -24,7 +24,14 @@ import keras
 from zoo import registry
 from zoo import weights as weights_lib
 
-__all__ = ["POOLINGS", "Architecture", "build_model", "zoo_model"]
+__all__ = [
+    "POOLINGS",
+    "Architecture",
+    "AuxiliaryTop",
+    "build_model",
+    "inference_model",
+    "zoo_model",
+]
 
 POOLINGS = (None, "avg", "max")
 # Keras maps a functional graph recursively, a few frames per layer: ResNet-1202's ~3,600 layers
@@ -43,6 +50,25 @@ def _recursion_limit(limit: int) -> Iterator[None]:
 
 
 @dataclasses.dataclass(frozen=True)
+class AuxiliaryTop:
+    """An auxiliary classifier on an intermediate feature map, used only in training.
+
+    GoogLeNet's side heads (Szegedy et al. 2014, section 5): their losses, weighted, are added to
+    the main loss to push gradient into the lower layers; `inference_model` drops them.
+
+    Attributes:
+        name: Key of the auxiliary output in the model's output dict (``"aux1"`` ...).
+        tap: Name of the backbone layer whose output the classifier reads.
+        top: ``top(x, *, classes, classifier_activation)`` like `Architecture.top`; names its
+            layers after `name`.
+    """
+
+    name: str
+    tap: str
+    top: Callable[..., Any]
+
+
+@dataclasses.dataclass(frozen=True)
 class Architecture:
     """What a family function returns: how to build the backbone and the classification top.
 
@@ -50,10 +76,13 @@ class Architecture:
         features: Maps the input tensor to the last feature map of the backbone.
         top: ``top(x, classes=..., classifier_activation=...)`` maps that feature map to the
             class scores.
+        auxiliary_tops: Training-time side classifiers. With any, a model with the top returns a
+            dict: ``"predictions"`` (the main top) and one entry per auxiliary classifier.
     """
 
     features: Callable[[Any], Any]
     top: Callable[..., Any]
+    auxiliary_tops: tuple[AuxiliaryTop, ...] = ()
 
 
 _CONTRACT_DOC = """\
@@ -351,6 +380,52 @@ def _check_options(
         raise ValueError(f"name={name!r} must be a non-empty string")
 
 
+def _add_auxiliary_tops(
+    inputs: Any, predictions: Any, architecture: Architecture, **top_options: Any
+) -> dict[str, Any]:
+    # The taps are found by layer name in the graph built so far.
+    graph = keras.Model(inputs, predictions)
+    outputs = {"predictions": predictions}
+    for auxiliary in architecture.auxiliary_tops:
+        tap = graph.get_layer(auxiliary.tap).output
+        outputs[auxiliary.name] = auxiliary.top(tap, **top_options)
+    return outputs
+
+
+def inference_model(model: keras.Model) -> keras.Model:
+    """Returns `model` without its auxiliary classifiers: the main ``predictions`` only.
+
+    The result shares its layers, and so its weights, with `model`. A model without auxiliary
+    outputs is returned as it is.
+
+    Args:
+        model: A zoo model, e.g. ``zoo.googlenet(aux_logits=True)`` after training, or such a
+            model loaded from a ``.keras`` file.
+
+    Returns:
+        A model with one output, the main classifier's.
+
+    Raises:
+        ValueError: If `model` has several outputs but no layer named ``"predictions"``.
+
+    Example:
+        >>> trained = zoo.googlenet(aux_logits=True, classes=10)
+        >>> deployed = zoo.inference_model(trained)
+        >>> deployed.output_shape
+        (None, 10)
+    """
+    if len(model.outputs) == 1:
+        return model
+    try:
+        predictions = model.get_layer("predictions").output
+    except ValueError:
+        raise ValueError(
+            f"model {model.name!r} has {len(model.outputs)} outputs but no 'predictions' layer "
+            "to keep; inference_model expects a zoo model built with auxiliary classifiers"
+        ) from None
+    return keras.Model(model.inputs, predictions, name=model.name)
+
+
 def build_model(
     info: registry.ModelInfo,
     architecture: Architecture,
@@ -406,6 +481,11 @@ def build_model(
             f"classes={classes} but the {spec.tag!r} weights of {info.name} have a "
             f"{spec.classes}-class top; use include_top=False to put your own top on the backbone"
         )
+    if architecture.auxiliary_tops and not include_top:
+        raise ValueError(
+            f"{info.name}'s auxiliary classifiers need include_top=True; they are a training aid "
+            "of the classification model"
+        )
     shape = _resolve_input_shape(
         info, input_shape, input_tensor, include_top=include_top, spec=spec
     )
@@ -416,7 +496,10 @@ def build_model(
         inputs, x = keras.utils.get_source_inputs(input_tensor), input_tensor
     x = architecture.features(x)
     if include_top:
-        x = architecture.top(x, classes=classes, classifier_activation=classifier_activation)
+        top_options = {"classes": classes, "classifier_activation": classifier_activation}
+        x = architecture.top(x, **top_options)
+        if architecture.auxiliary_tops:
+            x = _add_auxiliary_tops(inputs, x, architecture, **top_options)
     elif pooling == "avg":
         x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
     elif pooling == "max":

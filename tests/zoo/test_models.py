@@ -64,6 +64,11 @@ PUBLISHED = {
     # keras.applications.InceptionV3 / InceptionResNetV2 count_params() with the 1000-class top
     # (keras' table of models rounds them to 23.9M and 55.9M).
     "inception_v3": (23_851_784, "all", 0.0),
+    # torchvision GoogLeNet_Weights meta (aux heads removed).
+    "googlenet": (6_624_904, "trainable", 0.0),
+    # Computed from table 1's widths of Szegedy et al. 2014 (test_googlenet.py checks each
+    # module's kernels against them): 6,990,272 kernel weights + 8,280 biases.
+    "googlenet_paper": (6_998_552, "all", 0.0),
     "inception_resnet_v2": (55_873_736, "all", 0.0),
 }
 
