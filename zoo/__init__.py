@@ -12,7 +12,12 @@ from zoo.alexnet import alexnet, alexnet_onetower, zfnet
 from zoo.builder import Architecture, AuxiliaryTop, inference_model
 from zoo.extract import feature_extractor
 from zoo.googlenet import googlenet, googlenet_paper
-from zoo.inception import inception_resnet_v2, inception_v3
+from zoo.inception import (
+    inception_resnet_v1,
+    inception_resnet_v2,
+    inception_v3,
+    inception_v4,
+)
 from zoo.layers import LocalResponseNormalization
 from zoo.lenet import lenet5, nielsen_cnn
 from zoo.nin import nin
@@ -40,6 +45,7 @@ from zoo.resnet import (
     resnet152,
     resnet152_v2,
 )
+from zoo.stn import st_cnn
 from zoo.vgg import vgg11, vgg11_bn, vgg13, vgg13_bn, vgg16, vgg16_bn, vgg19, vgg19_bn
 
 __version__ = "0.1.0.dev0"
@@ -63,8 +69,10 @@ __all__ = [
     "get_model",
     "googlenet",
     "googlenet_paper",
+    "inception_resnet_v1",
     "inception_resnet_v2",
     "inception_v3",
+    "inception_v4",
     "inference_model",
     "layers",
     "lenet5",
@@ -80,6 +88,7 @@ __all__ = [
     "resnet101_v2",
     "resnet152",
     "resnet152_v2",
+    "st_cnn",
     "vgg11",
     "vgg11_bn",
     "vgg13",

@@ -33,68 +33,15 @@ from typing import Any
 import keras
 
 from zoo.builder import Architecture, AuxiliaryTop, zoo_model
-from zoo.heads import check_dropout
-from zoo.layers import AdaptiveAveragePooling2D, LocalResponseNormalization
+from zoo.heads import pooled_dropout_top
+from zoo.layers import AdaptiveAveragePooling2D, CeilMaxPooling2D, LocalResponseNormalization
 
 __all__ = [
     "INCEPTION_MODULES",
-    "CeilMaxPooling2D",
     "InceptionModule",
     "googlenet",
     "googlenet_paper",
 ]
-
-
-@keras.saving.register_keras_serializable(package="kerazoo")
-class CeilMaxPooling2D(keras.layers.Layer):
-    """Max pooling without padding whose output size is rounded up, not down.
-
-    ``out = ceil((n - pool_size) / strides) + 1``: the last window may run past the edge and
-    takes the maximum of the pixels it covers. This is Caffe's pooling rule and torch's
-    ``MaxPool2d(ceil_mode=True)``; Keras' ``padding="same"`` gives the same size only for some
-    input sizes and places its windows differently for others.
-
-    Args:
-        pool_size: Window size (square).
-        strides: Stride (default `pool_size`).
-        **kwargs: Base `keras.layers.Layer` arguments.
-
-    Example:
-        >>> CeilMaxPooling2D(3, 2)(np.zeros((1, 57, 57, 8), "float32")).shape
-        (1, 28, 28, 8)
-    """
-
-    def __init__(self, pool_size: int, strides: int | None = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        strides = pool_size if strides is None else strides
-        for label, value in (("pool_size", pool_size), ("strides", strides)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{label}={value!r} must be a positive int")
-        if strides > pool_size:
-            raise ValueError(f"strides={strides} larger than pool_size={pool_size} skips pixels")
-        self.pool_size = pool_size
-        self.strides = strides
-
-    def call(self, inputs: Any) -> Any:
-        # Padding strides - 1 cells of -inf at the bottom and right turns the floor of a valid
-        # pooling into the ceiling; no window is all padding because strides <= pool_size.
-        extra = self.strides - 1
-        if extra:
-            low = float("-inf")
-            inputs = keras.ops.pad(
-                inputs, [[0, 0], [0, extra], [0, extra], [0, 0]], constant_values=low
-            )
-        return keras.ops.max_pool(inputs, self.pool_size, self.strides, padding="valid")
-
-    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
-        def size(n: int | None) -> int | None:
-            return None if n is None else -(-(n - self.pool_size) // self.strides) + 1
-
-        batch, height, width, channels = input_shape
-        return (batch, size(height), size(width), channels)
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "pool_size": self.pool_size, "strides": self.strides}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -203,16 +150,6 @@ def _features(variant: _Variant) -> Any:
     return features
 
 
-def _top(dropout: float) -> Any:
-    def top(x: Any, *, classes: int, classifier_activation: Any) -> Any:
-        x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        if dropout:
-            x = keras.layers.Dropout(dropout, name="dropout")(x)
-        return keras.layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-
-    return top
-
-
 def _auxiliary_top(name: str, tap: str, variant: _Variant) -> AuxiliaryTop:
     """Section 5 of the paper: 5x5/3 average pooling, 1x1 conv, FC 1024, dropout 0.7, classifier.
 
@@ -245,7 +182,6 @@ def _architecture(variant: _Variant, *, aux_logits: bool, dropout: float | None)
     if not isinstance(aux_logits, bool):
         raise ValueError(f"aux_logits={aux_logits!r} must be True or False")
     dropout = variant.dropout if dropout is None else dropout
-    check_dropout(dropout)
     auxiliary = (
         (
             _auxiliary_top("aux1", "inception4a", variant),
@@ -254,7 +190,9 @@ def _architecture(variant: _Variant, *, aux_logits: bool, dropout: float | None)
         if aux_logits
         else ()
     )
-    return Architecture(features=_features(variant), top=_top(dropout), auxiliary_tops=auxiliary)
+    return Architecture(
+        features=_features(variant), top=pooled_dropout_top(dropout), auxiliary_tops=auxiliary
+    )
 
 
 _TAPS = [

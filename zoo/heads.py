@@ -9,7 +9,7 @@ import keras
 
 from zoo.layers import AdaptiveAveragePooling2D
 
-__all__ = ["DROPOUT_PLACEMENTS", "check_dropout", "fc_top", "pooled_top"]
+__all__ = ["DROPOUT_PLACEMENTS", "check_dropout", "fc_top", "pooled_dropout_top", "pooled_top"]
 
 # Where the dropout layers of a fully connected top sit:
 #   "after":      Dense -> Dropout for each hidden layer (AlexNet paper, VGG, torchvision VGG)
@@ -88,3 +88,28 @@ def pooled_top(x: Any, *, classes: int, classifier_activation: Any) -> Any:
     """
     x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
     return keras.layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
+
+
+def pooled_dropout_top(dropout: float) -> Callable[..., Any]:
+    """`pooled_top` with dropout (``predictions_dropout``) before the classifier.
+
+    The top of GoogLeNet (dropout 0.4) and Inception-v4 / Inception-ResNet (keep probability 0.8).
+
+    Args:
+        dropout: Dropout rate in ``[0, 1)``; 0 adds no dropout layer.
+
+    Returns:
+        ``top(x, *, classes, classifier_activation)`` for `zoo.builder.Architecture`.
+
+    Example:
+        >>> top = pooled_dropout_top(0.4)
+    """
+    check_dropout(dropout)
+
+    def top(x: Any, *, classes: int, classifier_activation: Any) -> Any:
+        x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        if dropout:
+            x = keras.layers.Dropout(dropout, name="predictions_dropout")(x)
+        return keras.layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
+
+    return top

@@ -1,9 +1,11 @@
-"""Inception-v3 and Inception-ResNet-v2: factorized Inception blocks written as data.
+"""Inception-v3, Inception-v4 and Inception-ResNet-v1/v2: factorized Inception blocks as data.
 
-Both networks share one stem and one block builder. A block is a tuple of branches, each a
-sequence of `Conv` (convolution without bias + BatchNorm without scale + ReLU), `Pool` and `Fork`
-steps; the branches' outputs are concatenated. Inception-ResNet blocks then project the
-concatenation back to the input width with a 1x1 convolution and add it, scaled, to their input.
+The four networks share one block builder. A block is a tuple of branches, each a sequence of
+`Conv` (convolution without bias + BatchNorm + ReLU), `Pool` and `Fork` steps; the branches'
+outputs are concatenated. Inception-ResNet blocks then project the concatenation back to the input
+width with a 1x1 convolution and add it, scaled, to their input. The stems start with the same
+three convolutions; Inception-v4's continues with blocks (a convolution beside a pooling, figure 3
+of Szegedy et al. 2016), the others with single layers.
 
 What equals keras.applications: ``inception_v3`` has the layers of ``InceptionV3`` and
 ``inception_resnet_v2`` those of ``InceptionResNetV2`` -- same classes (`ScaledResidual` in place of
@@ -16,11 +18,24 @@ in a session), the layers here get readable names:
 
 - the stem: ``conv_1a``, ``conv_2a``, ``conv_2b``, ``pool_3a``, ``conv_3b``, ``conv_4a``,
   ``pool_5a``, after TF-slim's scopes (keras' ``conv_7b`` is the last of that series);
+  Inception-ResNet-v1 ends it with ``conv_4b`` instead of ``pool_5a``;
 - inside block ``B``: ``B_branch{i}_conv{j}`` (the j-th convolution of branch i, branches counted
   from 0 as in TF-slim), ``B_branch{i}_pool``, ``B_branch{i}_conv{j}a``/``b`` and
   ``B_branch{i}_concat`` for a fork, ``B_residual`` for the scaled addition;
 - each convolution unit ``U``: ``U`` (Conv2D), ``U_bn`` and ``U_ac``, keras' own convention for the
   units it names in InceptionResNetV2.
+
+``inception_v4`` and ``inception_resnet_v1`` follow the same scheme with TF-slim's scope names, so
+that TF-slim, timm and facenet checkpoints map onto them scope by scope:
+
+- Inception-v4 (TF-slim ``inception_v4``, timm ``inception_v4``): ``conv_1a``, ``conv_2a``,
+  ``conv_2b``, then the blocks ``mixed_3a``, ``mixed_4a``, ``mixed_5a`` (rest of the stem),
+  ``mixed_5b`` ... ``mixed_5e`` (Inception-A), ``mixed_6a`` (Reduction-A), ``mixed_6b`` ...
+  ``mixed_6h`` (Inception-B), ``mixed_7a`` (Reduction-B), ``mixed_7b`` ... ``mixed_7d``
+  (Inception-C); then ``avg_pool``, ``predictions_dropout`` and ``predictions``;
+- Inception-ResNet-v1 (facenet's TF-slim ``inception_resnet_v1``): the stem, ``block35_1`` ...
+  ``block35_5``, ``mixed_6a``, ``block17_1`` ... ``block17_10``, ``mixed_7a``, ``block8_1`` ...
+  ``block8_6`` (the last one linear, its output is ``block8_6_residual``), then the same top.
 """
 
 from __future__ import annotations
@@ -31,19 +46,25 @@ from typing import Any
 import keras
 
 from zoo.builder import Architecture, zoo_model
-from zoo.heads import pooled_top
+from zoo.heads import pooled_dropout_top, pooled_top
 from zoo.layers import ScaledResidual
 
 __all__ = [
+    "INCEPTION_RESNET_V1_BLOCKS",
+    "INCEPTION_RESNET_V1_STEM",
     "INCEPTION_RESNET_V2_BLOCKS",
     "INCEPTION_V3_BLOCKS",
+    "INCEPTION_V4_BLOCKS",
+    "INCEPTION_V4_STEM",
     "STEM",
     "Conv",
     "Fork",
     "Pool",
     "conv_bn",
+    "inception_resnet_v1",
     "inception_resnet_v2",
     "inception_v3",
+    "inception_v4",
 ]
 
 # Keras' default, with which the keras.applications (TF-slim) weights were trained.
@@ -52,7 +73,7 @@ _BN_EPSILON = 1e-3
 
 @dataclasses.dataclass(frozen=True)
 class Conv:
-    """A convolution without bias, then BatchNorm without scale and ReLU.
+    """A convolution without bias, then BatchNorm and ReLU (see `conv_bn`).
 
     Attributes:
         filters: Output channels.
@@ -174,6 +195,16 @@ INCEPTION_V3_BLOCKS: dict[str, Block] = {
     "mixed10": _block_8("mixed9_1"),
 }
 
+
+def _reduction_a(k: int, l: int, m: int, n: int) -> Block:  # noqa: E741 (the paper's letters)
+    """35x35 -> 17x17 reduction (Szegedy et al. 2016, figure 7, widths from its table 1)."""
+    return (
+        (Conv(n, 3, **_REDUCE),),
+        (Conv(k, 1), Conv(l, 3), Conv(m, 3, **_REDUCE)),
+        (Pool("max"),),
+    )
+
+
 # Szegedy et al. 2016: block35, block17 and block8 are the residual branches of the
 # Inception-ResNet-A, -B and -C blocks (figures 16, 17, 19), mixed_6a and mixed_7a the
 # reductions (figure 7 with table 1's widths, figure 18); mixed_5b ends TF-slim's stem.
@@ -184,11 +215,7 @@ INCEPTION_RESNET_V2_BLOCKS: dict[str, Block] = {
         (Conv(32, 1), Conv(32, 3)),
         (Conv(32, 1), Conv(48, 3), Conv(64, 3)),
     ),
-    "mixed_6a": (
-        (Conv(384, 3, **_REDUCE),),
-        (Conv(256, 1), Conv(256, 3), Conv(384, 3, **_REDUCE)),
-        (Pool("max"),),
-    ),
+    "mixed_6a": _reduction_a(k=256, l=256, m=384, n=384),
     "block17": (
         (Conv(192, 1),),
         (Conv(128, 1), Conv(160, (1, 7)), Conv(192, (7, 1))),
@@ -205,16 +232,103 @@ INCEPTION_RESNET_V2_BLOCKS: dict[str, Block] = {
     ),
 }
 
+# Inception-v4's stem (Szegedy et al. 2016, figure 3): the first three convolutions of `STEM`,
+# then the blocks mixed_3a, mixed_4a and mixed_5a of INCEPTION_V4_BLOCKS, each putting a
+# convolution beside a pooling or another convolution: 147 -> 73 -> 71 -> 35 (384 channels).
+INCEPTION_V4_STEM: tuple[tuple[str, Step], ...] = STEM[:3]
 
-def conv_bn(x: Any, conv: Conv, *, name: str) -> Any:
-    """Convolution without bias, BatchNorm without scale (epsilon 1e-3) and ReLU.
+_INCEPTION_A: Block = (  # figure 4
+    (Conv(96, 1),),
+    (Conv(64, 1), Conv(96, 3)),
+    (Conv(64, 1), Conv(96, 3), Conv(96, 3)),
+    (Pool("avg"), Conv(96, 1)),
+)
+_INCEPTION_B: Block = (  # figure 5
+    (Conv(384, 1),),
+    (Conv(192, 1), Conv(224, (1, 7)), Conv(256, (7, 1))),
+    (
+        Conv(192, 1),
+        Conv(192, (7, 1)),
+        Conv(224, (1, 7)),
+        Conv(224, (7, 1)),
+        Conv(256, (1, 7)),
+    ),
+    (Pool("avg"), Conv(128, 1)),
+)
+_INCEPTION_C_FORK = Fork((Conv(256, (1, 3)), Conv(256, (3, 1))))
+_INCEPTION_C: Block = (  # figure 6
+    (Conv(256, 1),),
+    (Conv(384, 1), _INCEPTION_C_FORK),
+    (Conv(384, 1), Conv(448, (3, 1)), Conv(512, (1, 3)), _INCEPTION_C_FORK),
+    (Pool("avg"), Conv(256, 1)),
+)
 
-    The unit of keras.applications' ``conv2d_bn`` in both Inception networks.
+# Szegedy et al. 2016, figure 9, in the layout and widths of TF-slim's inception_v4 (and timm's
+# port of it), keyed by TF-slim's scopes; each block runs once, in this order.
+INCEPTION_V4_BLOCKS: dict[str, Block] = {
+    "mixed_3a": ((Pool("max"),), (Conv(96, 3, **_REDUCE),)),
+    "mixed_4a": (
+        (Conv(64, 1), Conv(96, 3, padding="valid")),
+        (Conv(64, 1), Conv(64, (1, 7)), Conv(64, (7, 1)), Conv(96, 3, padding="valid")),
+    ),
+    "mixed_5a": ((Conv(192, 3, **_REDUCE),), (Pool("max"),)),
+    **dict.fromkeys(("mixed_5b", "mixed_5c", "mixed_5d", "mixed_5e"), _INCEPTION_A),
+    "mixed_6a": _reduction_a(k=192, l=224, m=256, n=384),
+    **dict.fromkeys([f"mixed_6{letter}" for letter in "bcdefgh"], _INCEPTION_B),
+    "mixed_7a": (  # figure 8
+        (Conv(192, 1), Conv(192, 3, **_REDUCE)),
+        (Conv(256, 1), Conv(256, (1, 7)), Conv(320, (7, 1)), Conv(320, 3, **_REDUCE)),
+        (Pool("max"),),
+    ),
+    **dict.fromkeys(("mixed_7b", "mixed_7c", "mixed_7d"), _INCEPTION_C),
+}
+
+# Inception-ResNet-v1's stem (figure 14): `STEM` with a 3x3/2 convolution to 256 channels in place
+# of the last pooling: 71 -> 35.
+INCEPTION_RESNET_V1_STEM: tuple[tuple[str, Step], ...] = (
+    *STEM[:-1],
+    ("conv_4b", Conv(256, 3, **_REDUCE)),
+)
+
+# Szegedy et al. 2016: the residual branches of the Inception-ResNet-A, -B and -C blocks
+# (figures 10, 11, 13) and the reductions (figure 7 with table 1's widths, figure 12), as in
+# facenet's TF-slim inception_resnet_v1.
+INCEPTION_RESNET_V1_BLOCKS: dict[str, Block] = {
+    "block35": (
+        (Conv(32, 1),),
+        (Conv(32, 1), Conv(32, 3)),
+        (Conv(32, 1), Conv(32, 3), Conv(32, 3)),
+    ),
+    "mixed_6a": _reduction_a(k=192, l=192, m=256, n=384),
+    "block17": (
+        (Conv(128, 1),),
+        (Conv(128, 1), Conv(128, (1, 7)), Conv(128, (7, 1))),
+    ),
+    "mixed_7a": (
+        (Conv(256, 1), Conv(384, 3, **_REDUCE)),
+        (Conv(256, 1), Conv(256, 3, **_REDUCE)),
+        (Conv(256, 1), Conv(256, 3), Conv(256, 3, **_REDUCE)),
+        (Pool("max"),),
+    ),
+    "block8": (
+        (Conv(192, 1),),
+        (Conv(192, 1), Conv(192, (1, 3)), Conv(192, (3, 1))),
+    ),
+}
+
+
+def conv_bn(x: Any, conv: Conv, *, name: str, bn_scale: bool = False) -> Any:
+    """Convolution without bias, BatchNorm (epsilon 1e-3) and ReLU.
+
+    Without `bn_scale`, the unit of keras.applications' ``conv2d_bn`` in Inception-v3 and
+    Inception-ResNet-v2 (and of TF-slim and facenet); with it, that of timm's ``ConvNormAct``,
+    whose BatchNorm learns a scale, as in timm's Inception-v4.
 
     Args:
         x: Input tensor (channels last).
         conv: The convolution.
         name: Name of the Conv2D layer; the others are ``<name>_bn`` and ``<name>_ac``.
+        bn_scale: Whether the BatchNorm learns a scale (gamma) besides its offset.
 
     Returns:
         The activation.
@@ -232,7 +346,7 @@ def conv_bn(x: Any, conv: Conv, *, name: str) -> Any:
         use_bias=False,
         name=name,
     )(x)
-    x = keras.layers.BatchNormalization(scale=False, epsilon=_BN_EPSILON, name=f"{name}_bn")(x)
+    x = keras.layers.BatchNormalization(scale=bn_scale, epsilon=_BN_EPSILON, name=f"{name}_bn")(x)
     return keras.layers.Activation("relu", name=f"{name}_ac")(x)
 
 
@@ -244,7 +358,7 @@ def _pool(x: Any, pool: Pool, name: str) -> Any:
     raise ValueError(f"Pool kind {pool.kind!r} must be 'avg' or 'max'")
 
 
-def _branch(x: Any, steps: tuple[Step, ...], prefix: str) -> Any:
+def _branch(x: Any, steps: tuple[Step, ...], prefix: str, *, bn_scale: bool) -> Any:
     convs = 0
     for step in steps:
         if isinstance(step, Pool):
@@ -253,57 +367,91 @@ def _branch(x: Any, steps: tuple[Step, ...], prefix: str) -> Any:
         convs += 1
         if isinstance(step, Fork):
             halves = [
-                conv_bn(x, conv, name=f"{prefix}_conv{convs}{half}")
+                conv_bn(x, conv, name=f"{prefix}_conv{convs}{half}", bn_scale=bn_scale)
                 for half, conv in zip("ab", step.convs, strict=True)
             ]
             x = keras.layers.Concatenate(name=step.name or f"{prefix}_concat")(halves)
         else:
-            x = conv_bn(x, step, name=f"{prefix}_conv{convs}")
+            x = conv_bn(x, step, name=f"{prefix}_conv{convs}", bn_scale=bn_scale)
     return x
 
 
-def _branches(x: Any, block: Block, name: str) -> list[Any]:
-    return [_branch(x, steps, f"{name}_branch{index}") for index, steps in enumerate(block)]
+def _branches(x: Any, block: Block, name: str, *, bn_scale: bool) -> list[Any]:
+    return [
+        _branch(x, steps, f"{name}_branch{index}", bn_scale=bn_scale)
+        for index, steps in enumerate(block)
+    ]
 
 
-def _inception_block(x: Any, block: Block, name: str) -> Any:
-    return keras.layers.Concatenate(name=name)(_branches(x, block, name))
+def _inception_block(x: Any, block: Block, name: str, *, bn_scale: bool = False) -> Any:
+    return keras.layers.Concatenate(name=name)(_branches(x, block, name, bn_scale=bn_scale))
 
 
 def _residual_block(x: Any, block: Block, name: str, *, scale: float, relu: bool = True) -> Any:
     """``relu(x + scale * conv1x1(concat(branches(x))))``, the conv with bias and no BatchNorm."""
-    mixed = keras.layers.Concatenate(name=f"{name}_mixed")(_branches(x, block, name))
+    mixed = keras.layers.Concatenate(name=f"{name}_mixed")(
+        _branches(x, block, name, bn_scale=False)
+    )
     residual = keras.layers.Conv2D(x.shape[-1], 1, padding="same", name=f"{name}_conv")(mixed)
     x = ScaledResidual(scale, name=f"{name}_residual")([x, residual])
     return keras.layers.Activation("relu", name=f"{name}_ac")(x) if relu else x
 
 
-def _stem(x: Any) -> Any:
-    for name, step in STEM:
-        x = _pool(x, step, name) if isinstance(step, Pool) else conv_bn(x, step, name=name)
+def _stem(x: Any, steps: tuple[tuple[str, Step], ...], *, bn_scale: bool = False) -> Any:
+    for name, step in steps:
+        if isinstance(step, Pool):
+            x = _pool(x, step, name)
+        else:
+            x = conv_bn(x, step, name=name, bn_scale=bn_scale)
     return x
 
 
 def _inception_v3_features(x: Any) -> Any:
-    x = _stem(x)
+    x = _stem(x, STEM)
     for name, block in INCEPTION_V3_BLOCKS.items():
         x = _inception_block(x, block, name)
     return x
 
 
-def _inception_resnet_v2_features(x: Any) -> Any:
-    blocks = INCEPTION_RESNET_V2_BLOCKS
-    x = _inception_block(_stem(x), blocks["mixed_5b"], "mixed_5b")
-    for index in range(1, 11):
+def _inception_v4_features(x: Any) -> Any:
+    x = _stem(x, INCEPTION_V4_STEM, bn_scale=True)
+    for name, block in INCEPTION_V4_BLOCKS.items():
+        x = _inception_block(x, block, name, bn_scale=True)
+    return x
+
+
+def _inception_resnet_stages(
+    x: Any, blocks: dict[str, Block], repeats: tuple[int, int, int]
+) -> Any:
+    """The residual stages and the reductions between them, as in TF-slim.
+
+    `repeats` counts the Inception-ResNet-A, -B and -C blocks; they scale their residuals by 0.17,
+    0.1 and 0.2 (section 3.3), except the last block, which adds unscaled and without ReLU.
+    """
+    blocks_a, blocks_b, blocks_c = repeats
+    for index in range(1, blocks_a + 1):
         x = _residual_block(x, blocks["block35"], f"block35_{index}", scale=0.17)
     x = _inception_block(x, blocks["mixed_6a"], "mixed_6a")
-    for index in range(1, 21):
+    for index in range(1, blocks_b + 1):
         x = _residual_block(x, blocks["block17"], f"block17_{index}", scale=0.1)
     x = _inception_block(x, blocks["mixed_7a"], "mixed_7a")
-    for index in range(1, 10):
+    for index in range(1, blocks_c):
         x = _residual_block(x, blocks["block8"], f"block8_{index}", scale=0.2)
-    # The last block is linear and unscaled, as in TF-slim and keras.
-    x = _residual_block(x, blocks["block8"], "block8_10", scale=1.0, relu=False)
+    return _residual_block(x, blocks["block8"], f"block8_{blocks_c}", scale=1.0, relu=False)
+
+
+def _inception_resnet_v1_features(x: Any) -> Any:
+    # facenet's (TF-slim) layout: 5 and 10 blocks as in figure 15, then 5 scaled -C blocks and
+    # a sixth, linear one.
+    x = _stem(x, INCEPTION_RESNET_V1_STEM)
+    return _inception_resnet_stages(x, INCEPTION_RESNET_V1_BLOCKS, (5, 10, 6))
+
+
+def _inception_resnet_v2_features(x: Any) -> Any:
+    blocks = INCEPTION_RESNET_V2_BLOCKS
+    x = _inception_block(_stem(x, STEM), blocks["mixed_5b"], "mixed_5b")
+    # TF-slim's and keras' 10, 20 and 10 blocks, twice figure 15's 5, 10 and 5.
+    x = _inception_resnet_stages(x, blocks, (10, 20, 10))
     return conv_bn(x, Conv(1536, 1), name="conv_7b")
 
 
@@ -333,6 +481,78 @@ def inception_v3() -> Architecture:
     the auxiliary classifier), so its weights files load.
     """
     return Architecture(features=_inception_v3_features, top=pooled_top)
+
+
+@zoo_model(
+    paper=(
+        "Szegedy et al., Inception-v4, Inception-ResNet and the Impact of Residual Connections "
+        "on Learning"
+    ),
+    year=2016,
+    default_size=(299, 299, 3),
+    min_size=75,
+    params=42_742_984,
+    fixed_size_top=False,
+    feature_taps=[
+        ("conv_2b_ac", 2, 64),
+        ("mixed_3a", 4, 160),
+        ("mixed_5e", 8, 384),
+        ("mixed_6h", 16, 1024),
+        ("mixed_7d", 32, 1536),
+    ],
+)
+def inception_v4(*, dropout: float = 0.2) -> Architecture:
+    """Inception-v4 (Szegedy, Ioffe, Vanhoucke and Alemi, AAAI 2017; arXiv:1602.07261, 2016).
+
+    Figure 9 of the paper: a stem of three convolutions and three blocks that each put a
+    convolution beside a pooling or another convolution (figure 3; 299 -> 35x35x384), 4
+    Inception-A blocks, Reduction-A (k=192, l=224, m=256, n=384; 17x17x1024), 7 Inception-B
+    blocks with 1x7 / 7x1 convolutions, Reduction-B (8x8x1536) and 3 Inception-C blocks with
+    expanded 1x3 / 3x1 filter banks; BatchNorm after every convolution, global average pooling,
+    dropout and the classifier. Widths and padding are those of TF-slim's ``inception_v4`` as timm
+    ports it; the BatchNorm learns a scale as in timm, whose count it matches: 42,679,816
+    trainable weights (42,742,984 with the BatchNorm statistics).
+
+    Args:
+        dropout: Dropout rate before the classifier (the paper keeps 0.8 of the units).
+    """
+    return Architecture(features=_inception_v4_features, top=pooled_dropout_top(dropout))
+
+
+@zoo_model(
+    paper=(
+        "Szegedy et al., Inception-v4, Inception-ResNet and the Impact of Residual Connections "
+        "on Learning"
+    ),
+    year=2016,
+    default_size=(299, 299, 3),
+    min_size=75,
+    params=24_371_384,
+    fixed_size_top=False,
+    feature_taps=[
+        ("conv_2b_ac", 2, 64),
+        ("conv_4a_ac", 4, 192),
+        ("block35_5_ac", 8, 256),
+        ("block17_10_ac", 16, 896),
+        ("block8_6_residual", 32, 1792),
+    ],
+)
+def inception_resnet_v1(*, dropout: float = 0.2) -> Architecture:
+    """Inception-ResNet-v1 (Szegedy, Ioffe, Vanhoucke and Alemi, AAAI 2017; arXiv:1602.07261).
+
+    Figure 15 of the paper with Inception-ResNet-v1's components: a stem of six convolutions and a
+    pooling (figure 14; 299 -> 35x35x256), 5 Inception-ResNet-A blocks, Reduction-A (k=192,
+    l=192, m=256, n=384; 17x17x896), 10 Inception-ResNet-B blocks, Reduction-B (8x8x1792) and
+    Inception-ResNet-C blocks, each adding its branches' 1x1 projection to its input scaled by
+    0.17, 0.1 and 0.2 (section 3.3); global average pooling, dropout and the classifier;
+    24,371,384 parameters. The layout is that of facenet's TF-slim ``inception_resnet_v1`` (also
+    facenet-pytorch's), whose weights its backbone fits: after the five scaled -C blocks of the
+    figure, a sixth adds unscaled and without ReLU.
+
+    Args:
+        dropout: Dropout rate before the classifier (the paper keeps 0.8 of the units).
+    """
+    return Architecture(features=_inception_resnet_v1_features, top=pooled_dropout_top(dropout))
 
 
 @zoo_model(

@@ -1,11 +1,11 @@
-"""GoogLeNet: table 1 of the paper, torchvision's counts, ceil-mode pooling and the auxiliary heads."""
+"""GoogLeNet: the paper's table 1, torchvision's counts, ceil-mode pooling, auxiliary heads."""
 
 import keras
 import numpy as np
 import pytest
 
 import zoo
-from zoo.googlenet import INCEPTION_MODULES, CeilMaxPooling2D
+from zoo.layers import CeilMaxPooling2D
 
 # Szegedy et al. 2014, table 1: output size and depth, then #1x1, #3x3 reduce, #3x3, #5x5 reduce,
 # #5x5 and pool proj of each Inception module.
@@ -68,7 +68,8 @@ def test_variants_differ_where_documented(paper):
     assert tv.get_layer("inception3a_branch3_1_conv").bias is None
     assert {"norm1", "norm2"} <= {layer.name for layer in paper.layers}
     assert not any(isinstance(layer, zoo.LocalResponseNormalization) for layer in tv.layers)
-    assert paper.get_layer("dropout").rate == 0.4 and tv.get_layer("dropout").rate == 0.2
+    assert paper.get_layer("predictions_dropout").rate == 0.4
+    assert tv.get_layer("predictions_dropout").rate == 0.2
 
 
 def _trainable(model):

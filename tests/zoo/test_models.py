@@ -15,7 +15,9 @@ from zoo.builder import POOLINGS
 HEAVY = {
     "cifar_resnet110",
     "cifar_resnet1202",
+    "inception_resnet_v1",
     "inception_resnet_v2",
+    "inception_v4",
     "resnet101",
     "resnet101_v2",
     "resnet152",
@@ -70,6 +72,28 @@ PUBLISHED = {
     # module's kernels against them): 6,990,272 kernel weights + 8,280 biases.
     "googlenet_paper": (6_998_552, "all", 0.0),
     "inception_resnet_v2": (55_873_736, "all", 0.0),
+    # timm's inception_v4 num_params (TF-slim's layout; BatchNorm with scale and offset, no conv
+    # biases), as timm's model table publishes it.
+    "inception_v4": (42_679_816, "trainable", 0.0),
+    # No published ImageNet figure: computed from the paper's layer sizes (figures 10-14, table 1)
+    # in facenet's layout (6 -C blocks), counted as keras does: a conv + BatchNorm unit is
+    # area*c_in*c_out + 3*c_out (offset, moving mean and variance), a residual projection
+    # c_in*c_out + c_out. Stem 27*32+96 + 9*32*32+96 + 9*32*64+192 + 64*80+240 + 9*80*192+576
+    # + 9*192*256+768 = 616_208; block35 3*256*32 + 3*9*32*32 + 6*3*32 + 96*256+256 = 77_632;
+    # mixed_6a 9*256*384+3*384 + 256*192+3*192 + 9*192*192+3*192 + 9*192*256+3*256 = 1_711_104;
+    # block17 2*896*128 + 2*7*128*128 + 4*3*128 + 256*896+896 = 690_560; mixed_7a
+    # 3*(896*256+3*256) + 9*256*384+3*384 + 3*(9*256*256+3*256) = 3_348_096; block8
+    # 2*1792*192 + 2*3*192*192 + 4*3*192 + 384*1792+1792 = 1_601_536; classifier 1792*1000+1000.
+    # 616_208 + 5*77_632 + 1_711_104 + 10*690_560 + 3_348_096 + 6*1_601_536 + 1_793_000. The
+    # backbone's 22_578_384 equals keras-facenet's published 22_808_144 total less its 128-d
+    # bottleneck (1792*128 + 3*128).
+    "inception_resnet_v1": (24_371_384, "all", 0.0),
+    # Jaderberg et al. 2015, appendix A.4 (RTS, 42x42x1): computed from the layer sizes with 32
+    # filters, the low end of the paper's 32-64. Localisation network: conv 5*5*1*20+20 = 520,
+    # conv 5*5*20*20+20 = 10_020, fc (20*4*4)*20+20 = 6_420, regression 20*6+6 = 126; CNN after
+    # 2x average pooling (21x21): conv 9*9*1*32+32 = 2_624 (13x13, pool 7x7), conv 7*7*32*32+32
+    # = 50_208 (1x1), classifier 32*10+10 = 330. 17_086 + 2_624 + 50_208 + 330 = 70_248.
+    "st_cnn": (70_248, "all", 0.0),
 }
 
 
