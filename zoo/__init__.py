@@ -10,6 +10,7 @@ Example:
 from zoo import layers
 from zoo.alexnet import alexnet, alexnet_onetower, zfnet
 from zoo.builder import Architecture, AuxiliaryTop, inference_model
+from zoo.context import ContextModule
 from zoo.extract import feature_extractor
 from zoo.googlenet import googlenet, googlenet_paper
 from zoo.inception import (
@@ -45,6 +46,7 @@ from zoo.resnet import (
     resnet152,
     resnet152_v2,
 )
+from zoo.rir import cifar_rir18
 from zoo.stn import st_cnn
 from zoo.vgg import vgg11, vgg11_bn, vgg13, vgg13_bn, vgg16, vgg16_bn, vgg19, vgg19_bn
 
@@ -53,6 +55,7 @@ __version__ = "0.1.0.dev0"
 __all__ = [
     "Architecture",
     "AuxiliaryTop",
+    "ContextModule",
     "FeatureTap",
     "LocalResponseNormalization",
     "ModelInfo",
@@ -65,6 +68,7 @@ __all__ = [
     "cifar_resnet56",
     "cifar_resnet110",
     "cifar_resnet1202",
+    "cifar_rir18",
     "feature_extractor",
     "get_model",
     "googlenet",

@@ -63,6 +63,13 @@ PUBLISHED = {
     "cifar_resnet56": (850_000, "trainable", 0.03),
     "cifar_resnet110": (1_700_000, "trainable", 0.03),
     "cifar_resnet1202": (19_400_000, "trainable", 0.03),
+    # RiR "18-layer + wide" (Targ et al. 2016): no count for this network could be checked
+    # against the paper, so computed from its layer sizes: 3x3 convs without bias, 9 * c_in * c_out
+    # per generalized residual block (four convs between half-width streams): stem 2*9*3*48 +
+    # 4*9*96*96 + 9*96*192 + 5*9*192*192 + 9*192*384 + 5*9*384*384 = 9_458_208; 1x1 projections
+    # (inner and outer, residual stream) 2*(48*96 + 96*192) = 46_080; BatchNorm 4 per channel
+    # 4*(96 + 4*96 + 6*192 + 6*384 + 96 + 192) = 16_896; classifier 384*10 + 10 = 3_850.
+    "cifar_rir18": (9_525_034, "all", 0.0),
     # keras.applications.InceptionV3 / InceptionResNetV2 count_params() with the 1000-class top
     # (keras' table of models rounds them to 23.9M and 55.9M).
     "inception_v3": (23_851_784, "all", 0.0),
@@ -171,7 +178,12 @@ def test_no_top_with_each_pooling(name, pooling):
 @pytest.mark.parametrize("name", MODELS)
 def test_custom_classes_and_probabilities(name):
     info = zoo.model_info(name)
-    model = zoo.get_model(name, classes=7, input_shape=_spatial_inputs(info, info.min_size))
+    model = zoo.get_model(
+        name,
+        classes=7,
+        classifier_activation="softmax",
+        input_shape=_spatial_inputs(info, info.min_size),
+    )
     assert model.output_shape == (None, 7)
     probabilities = np.asarray(model(_random_images(model.input_shape[1:])))
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
