@@ -11,6 +11,7 @@ from zoo import layers
 from zoo.alexnet import alexnet, alexnet_onetower, zfnet
 from zoo.builder import Architecture, AuxiliaryTop, inference_model
 from zoo.context import ContextModule
+from zoo.dcgan import dcgan_discriminator, dcgan_generator, discriminator_features
 from zoo.extract import feature_extractor
 from zoo.googlenet import googlenet, googlenet_paper
 from zoo.inception import (
@@ -69,6 +70,9 @@ __all__ = [
     "cifar_resnet110",
     "cifar_resnet1202",
     "cifar_rir18",
+    "dcgan_discriminator",
+    "dcgan_generator",
+    "discriminator_features",
     "feature_extractor",
     "get_model",
     "googlenet",

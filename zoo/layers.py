@@ -11,6 +11,7 @@ from keras import ops
 
 __all__ = [
     "AdaptiveAveragePooling2D",
+    "AdaptiveMaxPooling2D",
     "CeilMaxPooling2D",
     "LocalResponseNormalization",
     "PadChannels",
@@ -174,6 +175,68 @@ class AdaptiveAveragePooling2D(keras.layers.Layer):
         return (input_shape[0], *self.output_size, input_shape[3])
 
     def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "output_size": self.output_size}
+
+
+def _adaptive_bin_edges(size: Any, bins: int) -> list[tuple[Any, Any]]:
+    """``(start, end)`` of each of `bins` output cells over `size` inputs, as torch has them."""
+    # ceil(a / b) as -(-a // b): works on Python ints and on the dynamic sizes of a graph.
+    return [((i * size) // bins, -(-(i + 1) * size // bins)) for i in range(bins)]
+
+
+@keras.saving.register_keras_serializable(package="kerazoo")
+class AdaptiveMaxPooling2D(keras.layers.Layer):
+    """Max pooling to a fixed output size, with the bins of ``torch.nn.AdaptiveMaxPool2d``.
+
+    Output cell ``i`` takes the maximum of input rows ``floor(i * H / out)`` to
+    ``ceil((i + 1) * H / out)`` (same for columns), for any input size -- also smaller than the
+    output, where bins repeat input cells, and unknown (None) sizes; the bins of
+    `AdaptiveAveragePooling2D`. Keras' own ``AdaptiveMaxPooling2D`` fails on a 1x1
+    input, which the deepest block of a DCGAN discriminator gives at the smallest input size.
+    Expects channels-last inputs.
+
+    Args:
+        output_size: ``(height, width)`` of the output, or one int for both.
+        **kwargs: Base `keras.layers.Layer` arguments.
+
+    Example:
+        >>> x = np.arange(16, dtype="float32").reshape(1, 4, 4, 1)
+        >>> np.asarray(AdaptiveMaxPooling2D(2)(x))[0, :, :, 0].tolist()
+        [[5.0, 7.0], [13.0, 15.0]]
+    """
+
+    def __init__(self, output_size: int | tuple[int, int], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if isinstance(output_size, int):
+            size = (output_size, output_size)
+        else:  # a tuple, or the list a .keras file stores
+            size = tuple(output_size) if isinstance(output_size, (tuple, list)) else ()
+        if len(size) != 2 or any(
+            isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in size
+        ):
+            raise ValueError(f"output_size={output_size!r} must be a positive int or two of them")
+        self.output_size = size
+
+    def call(self, inputs: Any) -> Any:
+        """Pools `inputs` of shape ``(batch, height, width, channels)``."""
+        shape = ops.shape(inputs)
+        rows = [
+            ops.max(inputs[:, start:end], axis=1, keepdims=True)
+            for start, end in _adaptive_bin_edges(shape[1], self.output_size[0])
+        ]
+        x = ops.concatenate(rows, axis=1)
+        cols = [
+            ops.max(x[:, :, start:end], axis=2, keepdims=True)
+            for start, end in _adaptive_bin_edges(shape[2], self.output_size[1])
+        ]
+        return ops.concatenate(cols, axis=2)
+
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
+        """``(batch, *output_size, channels)``."""
+        return (input_shape[0], *self.output_size, input_shape[3])
+
+    def get_config(self) -> dict[str, Any]:
+        """The layer's configuration, for serialization."""
         return {**super().get_config(), "output_size": self.output_size}
 
 

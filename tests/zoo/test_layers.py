@@ -5,7 +5,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from zoo.layers import AdaptiveAveragePooling2D, LocalResponseNormalization, ScaledResidual
+from zoo.layers import (
+    AdaptiveAveragePooling2D,
+    AdaptiveMaxPooling2D,
+    LocalResponseNormalization,
+    ScaledResidual,
+)
 
 
 @pytest.mark.parametrize(
@@ -141,3 +146,43 @@ def test_scaled_residual_has_no_weights_and_round_trips_in_safe_mode(tmp_path):
 def test_scaled_residual_rejects_a_scale_that_is_not_a_finite_number(scale):
     with pytest.raises(ValueError, match="must be a finite number"):
         ScaledResidual(scale)
+
+
+@pytest.mark.parametrize(
+    ("height", "width", "output_size"),
+    [(13, 9, 4), (3, 5, (4, 2)), (1, 1, 4), (8, 8, 8), (7, 7, 3)],
+)
+def test_adaptive_max_pooling_matches_torch_bins(height, width, output_size):
+    x = np.random.default_rng(0).normal(size=(2, height, width, 3)).astype("float32")
+    rows, cols = (output_size, output_size) if isinstance(output_size, int) else output_size
+    expected = np.empty((2, rows, cols, 3), "float32")
+    for i in range(rows):
+        for j in range(cols):
+            expected[:, i, j] = x[
+                :,
+                i * height // rows : math.ceil((i + 1) * height / rows),
+                j * width // cols : math.ceil((j + 1) * width / cols),
+            ].max(axis=(1, 2))
+    np.testing.assert_array_equal(np.asarray(AdaptiveMaxPooling2D(output_size)(x)), expected)
+    # Also in a graph with unknown spatial sizes.
+    inputs = keras.Input((None, None, 3))
+    model = keras.Model(inputs, AdaptiveMaxPooling2D(output_size)(inputs))
+    assert model.output_shape == (None, rows, cols, 3)
+    np.testing.assert_array_equal(model.predict(x, verbose=0), expected)
+
+
+def test_adaptive_max_pooling_equals_keras_where_keras_works():
+    x = np.random.default_rng(1).normal(size=(2, 11, 6, 5)).astype("float32")
+    np.testing.assert_array_equal(
+        np.asarray(AdaptiveMaxPooling2D((4, 3))(x)),
+        np.asarray(keras.layers.AdaptiveMaxPooling2D((4, 3))(x)),
+    )
+
+
+def test_adaptive_max_pooling_config_and_validation():
+    layer = AdaptiveMaxPooling2D((2, 3), name="p")
+    clone = AdaptiveMaxPooling2D.from_config(layer.get_config())
+    assert (clone.output_size, clone.name) == ((2, 3), "p")
+    for bad in (0, (2,), (2, -1), 2.0, True):
+        with pytest.raises(ValueError, match="must be a positive int or two of them"):
+            AdaptiveMaxPooling2D(bad)

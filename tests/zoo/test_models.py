@@ -70,6 +70,11 @@ PUBLISHED = {
     # (inner and outer, residual stream) 2*(48*96 + 96*192) = 46_080; BatchNorm 4 per channel
     # 4*(96 + 4*96 + 6*192 + 6*384 + 96 + 192) = 16_896; classifier 384*10 + 10 = 3_850.
     "cifar_rir18": (9_525_034, "all", 0.0),
+    # DCGAN discriminator (Radford et al. 2016), computed from the layer sizes of the PyTorch DCGAN
+    # example's netD, which has no conv biases and a bias-free real/fake unit, as we do (the
+    # authors' Theano code has none either): 4x4 kernels 4*4*(3*64 + 64*128 + 128*256 + 256*512)
+    # = 2_755_584, top 4*4*512*1 = 8_192, BatchNorm gamma/beta 2*(128 + 256 + 512) = 1_792.
+    "dcgan_discriminator": (2_765_568, "trainable", 0.0),
     # keras.applications.InceptionV3 / InceptionResNetV2 count_params() with the 1000-class top
     # (keras' table of models rounds them to 23.9M and 55.9M).
     "inception_v3": (23_851_784, "all", 0.0),
