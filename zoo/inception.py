@@ -455,6 +455,20 @@ def _inception_resnet_v2_features(x: Any) -> Any:
     return conv_bn(x, Conv(1536, 1), name="conv_7b")
 
 
+# What Inception-v4 and both Inception-ResNets share in the registry: the paper, the 299x299
+# input and 75x75, the smallest input their valid-padded stems and reductions process.
+_SZEGEDY_2016: dict[str, Any] = {
+    "paper": (
+        "Szegedy et al., Inception-v4, Inception-ResNet and the Impact of Residual Connections "
+        "on Learning"
+    ),
+    "year": 2016,
+    "default_size": (299, 299, 3),
+    "min_size": 75,
+    "fixed_size_top": False,
+}
+
+
 @zoo_model(
     paper="Szegedy et al., Rethinking the Inception Architecture for Computer Vision",
     year=2015,
@@ -484,15 +498,8 @@ def inception_v3() -> Architecture:
 
 
 @zoo_model(
-    paper=(
-        "Szegedy et al., Inception-v4, Inception-ResNet and the Impact of Residual Connections "
-        "on Learning"
-    ),
-    year=2016,
-    default_size=(299, 299, 3),
-    min_size=75,
+    **_SZEGEDY_2016,
     params=42_742_984,
-    fixed_size_top=False,
     feature_taps=[
         ("conv_2b_ac", 2, 64),
         ("mixed_3a", 4, 160),
@@ -520,15 +527,8 @@ def inception_v4(*, dropout: float = 0.2) -> Architecture:
 
 
 @zoo_model(
-    paper=(
-        "Szegedy et al., Inception-v4, Inception-ResNet and the Impact of Residual Connections "
-        "on Learning"
-    ),
-    year=2016,
-    default_size=(299, 299, 3),
-    min_size=75,
+    **_SZEGEDY_2016,
     params=24_371_384,
-    fixed_size_top=False,
     feature_taps=[
         ("conv_2b_ac", 2, 64),
         ("conv_4a_ac", 4, 192),
@@ -556,15 +556,8 @@ def inception_resnet_v1(*, dropout: float = 0.2) -> Architecture:
 
 
 @zoo_model(
-    paper=(
-        "Szegedy et al., Inception-v4, Inception-ResNet and the Impact of Residual Connections "
-        "on Learning"
-    ),
-    year=2016,
-    default_size=(299, 299, 3),
-    min_size=75,
+    **_SZEGEDY_2016,
     params=55_873_736,
-    fixed_size_top=False,
     feature_taps=[
         ("conv_2b_ac", 2, 64),
         ("conv_4a_ac", 4, 192),
