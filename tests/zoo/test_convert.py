@@ -1,0 +1,170 @@
+"""zoo.convert against torchvision's outputs (tests/zoo/data/golden, made by tools/make_golden.py).
+
+Each fixture holds no weights: the seed, keys, shapes and scales from which torchvision's state dict
+was drawn with NumPy, the input's shape and the logits torch computed. The tests draw the same
+state dict, convert it into the zoo model and compare the outputs.
+"""
+
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+import zoo
+from zoo.convert import TORCHVISION_SPECS, load_torchvision_weights
+
+GOLDEN = Path(__file__).parent / "data" / "golden"
+CLASSES = 10
+# VGG's 133M weights take longer to draw and convert than the default tier allows.
+SLOW = {"vgg11", "vgg11_bn"}
+
+
+def load_fixture(case):
+    with np.load(GOLDEN / f"{case}.npz", allow_pickle=False) as npz:
+        fixture = {name: npz[name] for name in npz.files}
+    fixture["entries"] = json.loads(str(fixture["entries"]))
+    fixture["zoo"] = json.loads(str(fixture["zoo"]))
+    fixture["input_shape"] = tuple(int(size) for size in fixture["input_shape"])
+    return fixture
+
+
+def draw(entries, seed):
+    """The state dict as tools/make_golden.py draws it."""
+    rng = np.random.default_rng(seed)
+    return {
+        key: np.asarray(
+            rng.standard_normal(shape, dtype=np.float32) * np.float32(scale) + np.float32(offset)
+        )
+        for key, shape, scale, offset in entries
+    }
+
+
+def golden_input(fixture):
+    shape = tuple(fixture["input_shape"])
+    return np.random.default_rng(int(fixture["seed"]) + 1).standard_normal(shape, dtype=np.float32)
+
+
+def build(fixture, **overrides):
+    options = {**fixture["zoo"]["kwargs"], **overrides}
+    return getattr(zoo, fixture["zoo"]["builder"])(
+        weights=None,
+        input_shape=fixture["input_shape"][1:],
+        classes=CLASSES,
+        classifier_activation=None,
+        **options,
+    )
+
+
+def assert_close(actual, expected, name):
+    tolerance = 1e-4 * max(1.0, float(np.abs(expected).max()))
+    difference = float(np.abs(np.asarray(actual) - expected).max())
+    assert difference <= tolerance, f"{name}: max |diff| {difference:.3g} > {tolerance:.3g}"
+
+
+@pytest.fixture(scope="module")
+def resnet18():
+    fixture = load_fixture("resnet18")
+    return fixture, draw(fixture["entries"], int(fixture["seed"]))
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param(path.stem, marks=[pytest.mark.slow] if path.stem in SLOW else [])
+        for path in sorted(GOLDEN.glob("*.npz"))
+    ],
+)
+def test_outputs_equal_torchvision(case):
+    fixture = load_fixture(case)
+    state_dict = draw(fixture["entries"], int(fixture["seed"]))
+    model = build(fixture)
+    load_torchvision_weights(model, state_dict, architecture=fixture["zoo"]["architecture"])
+    del state_dict
+    outputs = model(golden_input(fixture), training=False)
+    if not isinstance(outputs, dict):
+        outputs = {"predictions": outputs}
+    names = [name for name in ("predictions", "aux1", "aux2") if name in fixture]
+    assert sorted(outputs) == sorted(names)
+    for name in names:
+        assert_close(outputs[name], fixture[name], f"{case} {name}")
+
+
+def test_fixtures_cover_the_brief():
+    assert {path.stem for path in GOLDEN.glob("*.npz")} >= {
+        "alexnet",
+        "vgg11",
+        "vgg11_bn",
+        "googlenet",
+        "resnet18",
+        "resnet50",
+    }
+
+
+def test_googlenet_without_auxiliary_heads_drops_their_entries():
+    fixture = load_fixture("googlenet")
+    state_dict = draw(fixture["entries"], int(fixture["seed"]))
+    assert any(key.startswith("aux1.") for key in state_dict)
+    model = build(fixture, aux_logits=False)
+    load_torchvision_weights(model, state_dict)
+    assert_close(model(golden_input(fixture), training=False), fixture["predictions"], "googlenet")
+
+
+def test_headless_model_takes_the_backbone(resnet18):
+    fixture, state_dict = resnet18
+    full = load_torchvision_weights(build(fixture), state_dict)
+    headless = load_torchvision_weights(build(fixture, include_top=False), state_dict)
+    image = golden_input(fixture)
+    backbone = keras.Model(full.input, full.get_layer("conv5_block2_out").output)
+    features = backbone(image, training=False)
+    np.testing.assert_allclose(headless(image, training=False), features, rtol=1e-5, atol=1e-5)
+
+
+def test_missing_unexpected_and_mismatched_entries_are_all_named(resnet18):
+    fixture, state_dict = resnet18
+    broken = dict(state_dict)
+    del broken["layer2.0.downsample.1.running_var"]
+    broken["layer9.0.conv1.weight"] = np.zeros((1, 1, 1, 1), np.float32)
+    broken["fc.weight"] = np.zeros((CLASSES, 256), np.float32)
+    model = build(fixture)
+    before = model.get_layer("conv1_conv").kernel.numpy().copy()
+    with pytest.raises(ValueError) as error:
+        load_torchvision_weights(model, broken)
+    message = str(error.value)
+    assert "conv3_block1_0_bn/moving_variance" in message
+    assert "layer9.0.conv1.weight (matches no rule)" in message
+    assert "fc.weight (10, 256) -> predictions/kernel (512, 10)" in message
+    # Nothing is assigned when the state dict does not fit.
+    np.testing.assert_array_equal(model.get_layer("conv1_conv").kernel.numpy(), before)
+
+
+def test_keras_convention_resnet_is_refused_with_the_reason(resnet18):
+    fixture, state_dict = resnet18
+    model = build(fixture, variant="keras")
+    with pytest.raises(ValueError) as error:
+        load_torchvision_weights(model, state_dict)
+    message = str(error.value)
+    assert 'build it as zoo.resnet18(variant="torchvision")' in message
+    assert "conv1_conv/bias" in message  # keras' convolutions have biases torchvision lacks
+    assert "epsilon must be torchvision's 1e-05" in message
+    assert "conv1_bn has 1.001e-05" in message
+
+
+def test_unknown_and_unconvertible_architectures_are_refused(resnet18):
+    fixture, state_dict = resnet18
+    model = build(fixture)
+    with pytest.raises(ValueError, match=r"architecture='resnet17' is not a torchvision network"):
+        load_torchvision_weights(model, state_dict, architecture="resnet17")
+    with pytest.raises(ValueError, match=r"inception_v3 cannot be converted: .*count_include_pad"):
+        load_torchvision_weights(model, state_dict, architecture="inception_v3")
+
+
+def test_vgg_rules_follow_torchvision_feature_indices():
+    # torchvision's vgg16_bn: features.0/1 = first conv/bn, features.40/41 = last conv/bn.
+    rules = dict(TORCHVISION_SPECS["vgg16_bn"].rename)
+    assert rules[r"features\.0"] == "block1_conv1"
+    assert rules[r"features\.1"] == "block1_conv1_bn"
+    assert rules[r"features\.40"] == "block5_conv3"
+    assert rules[r"features\.41"] == "block5_conv3_bn"
+    assert dict(TORCHVISION_SPECS["vgg16"].rename)[r"features\.28"] == "block5_conv3"
