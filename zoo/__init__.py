@@ -12,6 +12,7 @@ from zoo.alexnet import alexnet, alexnet_onetower, zfnet
 from zoo.builder import Architecture, AuxiliaryTop, inference_model
 from zoo.context import ContextModule
 from zoo.dcgan import dcgan_discriminator, dcgan_generator, discriminator_features
+from zoo.efficientnet import efficientnet_lite0
 from zoo.extract import feature_extractor
 from zoo.googlenet import googlenet, googlenet_paper
 from zoo.inception import (
@@ -73,6 +74,7 @@ __all__ = [
     "dcgan_discriminator",
     "dcgan_generator",
     "discriminator_features",
+    "efficientnet_lite0",
     "feature_extractor",
     "get_model",
     "googlenet",

