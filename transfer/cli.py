@@ -4,6 +4,10 @@ Examples:
     kerazoo models list            every registered model with its paper, input and size
     kerazoo models list 'vgg*'     those matching a shell pattern
     kerazoo models info vgg19      one model's registry entry, feature taps and weights
+    kerazoo weights list           every registered weights set, its source and licence
+    kerazoo weights download vgg19 --tag imagenet     fetch, verify and cache its files
+    kerazoo weights import FILE --model vgg19 --tag imagenet   install a file obtained by hand
+    kerazoo weights verify         check every cached weights file against its hashes
 """
 
 from __future__ import annotations
@@ -13,13 +17,23 @@ import dataclasses
 import json
 import os
 import sys
+from typing import Any
 
 # TensorFlow's C++ start-up notices (CUDA probing, CPU features) would bury the output.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import zoo
+from zoo import weights as weights_lib
 
 __all__ = ["main"]
+
+
+def _table(rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(row[col]) for row in rows) for col in range(len(rows[0]))]
+    for row in rows:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
 
 
 def _models_list(args: argparse.Namespace) -> int:
@@ -40,27 +54,23 @@ def _models_list(args: argparse.Namespace) -> int:
                 ",".join(info.weights_tags) or "-",
             )
         )
-    widths = [max(len(row[col]) for row in rows) for col in range(len(rows[0]))]
-    for row in rows:
-        print(
-            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        )
+    _table(rows)
     return 0
 
 
 def _models_info(args: argparse.Namespace) -> int:
-    try:
-        info = zoo.model_info(args.name)
-    except ValueError as error:
-        print(f"kerazoo: {error}", file=sys.stderr)
-        return 2
+    info = zoo.model_info(args.name)
     fields = {
         field.name: getattr(info, field.name)
         for field in dataclasses.fields(info)
         if field.name not in ("builder", "architecture")
     }
     fields["feature_taps"] = [dataclasses.asdict(tap) for tap in info.feature_taps]
-    fields["weights"] = [dataclasses.asdict(spec) for spec in info.weights]
+    # A converted set's `convert` function is code, not data.
+    fields["weights"] = [
+        {key: value for key, value in dataclasses.asdict(spec).items() if not callable(value)}
+        for spec in info.weights
+    ]
     if args.json:
         print(json.dumps(fields, indent=2))
         return 0
@@ -72,6 +82,72 @@ def _models_info(args: argparse.Namespace) -> int:
         else:
             print(f"{key}: {value if value != [] else '-'}")
     return 0
+
+
+def _weights_list(args: argparse.Namespace) -> int:
+    rows = [("model", "tag", "source", "licence", "cached")]
+    for name in zoo.list_models(args.pattern):
+        for spec in zoo.model_info(name).weights:
+            statuses = [status for _, status in weights_lib.verify_cached(spec)]
+            cached = sum(status != "missing" for status in statuses)
+            rows.append(
+                (
+                    name,
+                    spec.tag,
+                    spec.source or "-",
+                    spec.licence or "-",
+                    f"{cached}/{len(statuses)}",
+                )
+            )
+    if len(rows) == 1:
+        print(f"no weights registered for {args.pattern or 'any model'!r}", file=sys.stderr)
+        return 1
+    _table(rows)
+    return 0
+
+
+def _weights_download(args: argparse.Namespace) -> int:
+    info = zoo.model_info(args.model)
+    source = weights_lib.resolve(info, args.tag, include_top=not args.no_top)
+    print(source.path)
+    return 0
+
+
+def _weights_import(args: argparse.Namespace) -> int:
+    print(weights_lib.import_file(zoo.model_info(args.model), args.tag, args.file))
+    return 0
+
+
+def _weights_verify(args: argparse.Namespace) -> int:
+    corrupt = 0
+    for name in zoo.list_models(args.pattern):
+        for spec in zoo.model_info(name).weights:
+            for path, status in weights_lib.verify_cached(spec):
+                if status != "missing":
+                    print(f"{status:<10}  {name}  {spec.tag}  {path}")
+                corrupt += status == "corrupt"
+    return 1 if corrupt else 0
+
+
+def _add_weights_commands(commands: Any) -> None:
+    weights = commands.add_parser("weights", help="list, fetch, import and verify weights")
+    actions = weights.add_subparsers(dest="action", required=True)
+    listing = actions.add_parser("list", help="registered weights sets and what is cached")
+    listing.add_argument("pattern", nargs="?", help="shell-style pattern of model names")
+    listing.set_defaults(handler=_weights_list)
+    download = actions.add_parser("download", help="fetch, verify and cache a weights set")
+    download.add_argument("model")
+    download.add_argument("--tag", default="imagenet")
+    download.add_argument("--no-top", action="store_true", help="the file without the top")
+    download.set_defaults(handler=_weights_download)
+    install = actions.add_parser("import", help="install a weights file obtained by hand")
+    install.add_argument("file")
+    install.add_argument("--model", required=True)
+    install.add_argument("--tag", required=True)
+    install.set_defaults(handler=_weights_import)
+    verify = actions.add_parser("verify", help="check cached weights files against their hashes")
+    verify.add_argument("pattern", nargs="?", help="shell-style pattern of model names")
+    verify.set_defaults(handler=_weights_verify)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -86,6 +162,7 @@ def _parser() -> argparse.ArgumentParser:
     info.add_argument("name")
     info.add_argument("--json", action="store_true", help="print JSON")
     info.set_defaults(handler=_models_info)
+    _add_weights_commands(commands)
     return parser
 
 
@@ -102,7 +179,11 @@ def main(argv: list[str] | None = None) -> int:
         >>> main(["models", "list", "lenet*"])  # doctest: +SKIP
     """
     args = _parser().parse_args(argv)
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    except (ValueError, OSError) as error:  # bad names, hashes, files, network: one clean line
+        print(f"kerazoo: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

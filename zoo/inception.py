@@ -48,6 +48,7 @@ import keras
 from zoo.builder import Architecture, zoo_model
 from zoo.heads import pooled_dropout_top, pooled_top
 from zoo.layers import ScaledResidual
+from zoo.weights import keras_applications_weights
 
 __all__ = [
     "INCEPTION_RESNET_V1_BLOCKS",
@@ -475,6 +476,17 @@ _SZEGEDY_2016: dict[str, Any] = {
     default_size=(299, 299, 3),
     min_size=75,
     params=23_851_784,
+    # keras.applications' weights, converted from TF-slim's checkpoints (Apache-2.0).
+    weights=[
+        keras_applications_weights(
+            directory="inception_v3",
+            stem="inception_v3",
+            md5="9a0d58056eeedaa3f26cb7ebd46da564",
+            md5_notop="bcbd6486424b2319ff4ef7d526e38f63",
+            input_shape=(299, 299, 3),
+            licence="Apache-2.0",
+        )
+    ],
     fixed_size_top=False,
     feature_taps=[
         ("conv_2b_ac", 2, 64),
@@ -558,6 +570,16 @@ def inception_resnet_v1(*, dropout: float = 0.2) -> Architecture:
 @zoo_model(
     **_SZEGEDY_2016,
     params=55_873_736,
+    weights=[
+        keras_applications_weights(
+            directory="inception_resnet_v2",
+            stem="inception_resnet_v2",
+            md5="e693bd0210a403b3192acc6073ad2e96",
+            md5_notop="d19885ff4a710c122648d3b5c3b684e4",
+            input_shape=(299, 299, 3),
+            licence="Apache-2.0",
+        )
+    ],
     feature_taps=[
         ("conv_2b_ac", 2, 64),
         ("conv_4a_ac", 4, 192),

@@ -61,6 +61,13 @@ class WeightsSpec:
             weights exist only with the top.
         sha256: Expected SHA-256 of ``file`` (hex), verified before loading; None skips the check.
         sha256_notop: Expected SHA-256 of ``file_notop``.
+        url: Where ``file`` is published; a missing file is downloaded from there, verified
+            against every hash given, and cached under ``file``.
+        url_notop: Where ``file_notop`` is published.
+        md5: The MD5 the publisher gives for ``file`` (keras.applications publishes MD5s).
+        md5_notop: The publisher's MD5 of ``file_notop``.
+        source: Who trained and publishes the weights (``"keras.applications"`` ...).
+        licence: Licence of the weights as their publisher states it.
     """
 
     tag: str
@@ -70,6 +77,12 @@ class WeightsSpec:
     file_notop: str | None = None
     sha256: str | None = None
     sha256_notop: str | None = None
+    url: str | None = None
+    url_notop: str | None = None
+    md5: str | None = None
+    md5_notop: str | None = None
+    source: str = ""
+    licence: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -232,7 +245,15 @@ def models_markdown() -> str:
         info = _REGISTRY[name]
         height, width, channels = info.default_size
         taps = ", ".join(f"{tap.stride}: {tap.channels}" for tap in info.feature_taps)
-        weights = ", ".join(f"`{tag}`" for tag in info.weights_tags) or "-"
+        weights = (
+            ", ".join(
+                f"`{spec.tag}` ({', '.join(filter(None, (spec.source, spec.licence)))})"
+                if spec.source
+                else f"`{spec.tag}`"
+                for spec in info.weights
+            )
+            or "-"
+        )
         rows.append(
             f"| `{name}` | {info.paper} ({info.year}) | {height}x{width}x{channels} "
             f"| {info.min_size} | {_format_params(info.params)} | {taps} | {weights} |\n"

@@ -23,6 +23,8 @@ import keras
 from zoo.builder import Architecture, zoo_model
 from zoo.heads import pooled_top
 from zoo.layers import PadChannels
+from zoo.registry import WeightsSpec
+from zoo.weights import keras_applications_weights
 
 __all__ = [
     "CIFAR_DEPTHS",
@@ -231,6 +233,45 @@ _CIFAR_DOC = """CIFAR ResNet-{depth} (He, Zhang, Ren & Sun, 2015, section 4.2 an
     """
 
 
+def _keras_weights(name: str, md5: str, md5_notop: str, licence: str) -> tuple[WeightsSpec, ...]:
+    return (
+        keras_applications_weights(
+            directory="resnet",
+            stem=name,
+            md5=md5,
+            md5_notop=md5_notop,
+            input_shape=(224, 224, 3),
+            licence=licence,
+        ),
+    )
+
+
+# keras.applications' ImageNet weights: ResNet v1 from the authors' Caffe models (MIT licence,
+# KaimingHe/deep-residual-networks), for the "keras" variant; the v2 weights state no licence.
+_KERAS_WEIGHTS = {
+    50: _keras_weights(
+        "resnet50", "2cb95161c43110f7111970584f804107", "4d473c1dd8becc155b73f8504c6f6626", "MIT"
+    ),
+    101: _keras_weights(
+        "resnet101", "f1aeb4b969a6efcfb50fad2f0c20cfc5", "88cf7a10940856eca736dc7b7e228a21", "MIT"
+    ),
+    152: _keras_weights(
+        "resnet152", "100835be76be38e30d865e96f2aaae62", "ee4c566cf9a93f14d82f913c2dc6dd0c", "MIT"
+    ),
+}
+_KERAS_V2_WEIGHTS = {
+    50: _keras_weights(
+        "resnet50v2", "3ef43a0b657b3be2300d5770ece849e0", "fac2f116257151a9d068a22e544a4917", ""
+    ),
+    101: _keras_weights(
+        "resnet101v2", "6343647c601c52e1368623803854d971", "c0ed64b8031c3730f411d2eb4eea35b5", ""
+    ),
+    152: _keras_weights(
+        "resnet152v2", "a49b44d1979771252814e80f8ec446f9", "ed17cf2e0169df9d443503ef94b23b33", ""
+    ),
+}
+
+
 def _register_v1(depth: int, params: int, default_variant: str) -> Any:
     block, depths = RESNET_CONFIGS[depth]
     expansion = 4 if block == "bottleneck" else 1
@@ -259,6 +300,7 @@ def _register_v1(depth: int, params: int, default_variant: str) -> Any:
         params=params,
         fixed_size_top=False,
         feature_taps=taps,
+        weights=_KERAS_WEIGHTS.get(depth, ()),
         name=f"resnet{depth}",
         doc=doc,
     )(architecture)
@@ -283,6 +325,7 @@ def _register_v2(depth: int, params: int) -> Any:
         params=params,
         fixed_size_top=False,
         feature_taps=taps,
+        weights=_KERAS_V2_WEIGHTS[depth],
         name=f"resnet{depth}_v2",
         doc=_V2_DOC.format(depth=depth),
     )(architecture)

@@ -12,6 +12,8 @@ import keras
 
 from zoo.builder import Architecture, zoo_model
 from zoo.heads import fc_top
+from zoo.registry import WeightsSpec
+from zoo.weights import keras_applications_weights
 
 __all__ = [
     "VGG_CONFIGS",
@@ -80,7 +82,9 @@ def _vgg(config: str, *, batch_norm: bool, dropout: float) -> Architecture:
     )
 
 
-def _register(name: str, config: str, params: int, batch_norm: bool) -> Any:
+def _register(
+    name: str, config: str, params: int, batch_norm: bool, weights: tuple[WeightsSpec, ...] = ()
+) -> Any:
     """Registers one VGG variant; the variants differ only in data, so one template serves all."""
     depth = sum(isinstance(item, int) for item in VGG_CONFIGS[config]) + 3
 
@@ -95,6 +99,7 @@ def _register(name: str, config: str, params: int, batch_norm: bool) -> Any:
         params=params,
         fixed_size_top=True,
         feature_taps=_TAPS,
+        weights=weights,
         name=name,
         doc=_DOC.format(
             depth=depth, config=config, with_bn=", with batch normalization" if batch_norm else ""
@@ -104,8 +109,40 @@ def _register(name: str, config: str, params: int, batch_norm: bool) -> Any:
 
 vgg11 = _register("vgg11", "A", 132_863_336, batch_norm=False)
 vgg13 = _register("vgg13", "B", 133_047_848, batch_norm=False)
-vgg16 = _register("vgg16", "D", 138_357_544, batch_norm=False)
-vgg19 = _register("vgg19", "E", 143_667_240, batch_norm=False)
+# keras.applications' ImageNet weights, converted from the authors' Caffe models, which the Oxford
+# VGG group released under the Creative Commons Attribution licence.
+vgg16 = _register(
+    "vgg16",
+    "D",
+    138_357_544,
+    batch_norm=False,
+    weights=(
+        keras_applications_weights(
+            directory="vgg16",
+            stem="vgg16",
+            md5="64373286793e3c8b2b4e3219cbf3544b",
+            md5_notop="6d6bbae143d832006294945121d1f1fc",
+            input_shape=(224, 224, 3),
+            licence="CC BY 4.0",
+        ),
+    ),
+)
+vgg19 = _register(
+    "vgg19",
+    "E",
+    143_667_240,
+    batch_norm=False,
+    weights=(
+        keras_applications_weights(
+            directory="vgg19",
+            stem="vgg19",
+            md5="cbe5617147190e668d6c5d5026f83318",
+            md5_notop="253f8cb515780f3b799900260a226db6",
+            input_shape=(224, 224, 3),
+            licence="CC BY 4.0",
+        ),
+    ),
+)
 vgg11_bn = _register("vgg11_bn", "A", 132_874_344, batch_norm=True)
 vgg13_bn = _register("vgg13_bn", "B", 133_059_624, batch_norm=True)
 vgg16_bn = _register("vgg16_bn", "D", 138_374_440, batch_norm=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,12 +24,18 @@ if TYPE_CHECKING:
 __all__ = [
     "WEIGHTS_SUFFIXES",
     "ConvertedWeightsSpec",
+    "PublishedFile",
     "WeightsFileNotFoundError",
     "WeightsSource",
     "cache_dir",
+    "cached_path",
+    "import_file",
+    "keras_applications_weights",
     "load_into",
+    "published_files",
     "resolve",
     "sha256sum",
+    "verify_cached",
 ]
 
 WEIGHTS_SUFFIXES = (".weights.h5", ".h5", ".hdf5", ".keras")
@@ -53,6 +60,63 @@ class ConvertedWeightsSpec(WeightsSpec):
     """
 
     convert: Callable[..., None] | None = dataclasses.field(default=None, compare=False, repr=False)
+
+
+_KERAS_APPLICATIONS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/"
+
+
+def keras_applications_weights(
+    *,
+    directory: str,
+    stem: str,
+    md5: str,
+    md5_notop: str,
+    input_shape: tuple[int, int, int],
+    licence: str,
+) -> WeightsSpec:
+    """The ``"imagenet"`` weights keras.applications publishes for one model, with and without top.
+
+    keras.applications names its files ``<stem>_weights_tf_dim_ordering_tf_kernels[_notop].h5``
+    under ``<base>/<directory>/`` and publishes their MD5s; they are cached where
+    ``keras.utils.get_file`` caches them, so a file Keras has downloaded is reused.
+
+    Args:
+        directory: Folder of the files under keras.applications' storage URL.
+        stem: Start of the file names.
+        md5: Published MD5 of the file with the top.
+        md5_notop: Published MD5 of the file without the top.
+        input_shape: Input the weights were trained at.
+        licence: Licence of the weights as their original publisher states it.
+
+    Returns:
+        The weights set, tag ``"imagenet"``, 1000 classes.
+
+    Example:
+        >>> spec = keras_applications_weights(
+        ...     directory="vgg16",
+        ...     stem="vgg16",
+        ...     md5="64373286793e3c8b2b4e3219cbf3544b",
+        ...     md5_notop="6d6bbae143d832006294945121d1f1fc",
+        ...     input_shape=(224, 224, 3),
+        ...     licence="CC BY 4.0",
+        ... )
+    """
+    file = f"{stem}_weights_tf_dim_ordering_tf_kernels.h5"
+    file_notop = f"{stem}_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    base = f"{_KERAS_APPLICATIONS_URL}{directory}/"
+    return WeightsSpec(
+        tag="imagenet",
+        classes=1000,
+        input_shape=input_shape,
+        file=file,
+        file_notop=file_notop,
+        url=base + file,
+        url_notop=base + file_notop,
+        md5=md5,
+        md5_notop=md5_notop,
+        source="keras.applications",
+        licence=licence,
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,10 +162,171 @@ def sha256sum(path: str | os.PathLike, *, chunk_size: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+@dataclasses.dataclass(frozen=True)
+class PublishedFile:
+    """One file of a weights set: with or without the classification top.
+
+    Attributes:
+        include_top: Whether it is the file of the model with its top.
+        file: Its path, relative to `cache_dir` unless absolute.
+        url: Where it is published, or None (files the zoo writes itself).
+        md5: The publisher's MD5, or None.
+        sha256: The expected SHA-256, or None.
+    """
+
+    include_top: bool
+    file: str
+    url: str | None
+    md5: str | None
+    sha256: str | None
+
+
+def published_files(spec: WeightsSpec) -> list[PublishedFile]:
+    """The files of a weights set, the one with the top first.
+
+    Args:
+        spec: The weights set.
+
+    Returns:
+        One entry per file the set has (the no-top file may not exist).
+
+    Example:
+        >>> spec = model_info("vgg16").weights_spec("imagenet")  # doctest: +SKIP
+        >>> [f.include_top for f in published_files(spec)]  # doctest: +SKIP
+        [True, False]
+    """
+    files = [PublishedFile(True, spec.file, spec.url, spec.md5, spec.sha256)]
+    if spec.file_notop is not None:
+        files.append(
+            PublishedFile(False, spec.file_notop, spec.url_notop, spec.md5_notop, spec.sha256_notop)
+        )
+    return files
+
+
+def cached_path(file: str) -> Path:
+    """Where a registered weights file lives: `file` itself if absolute, else under `cache_dir`."""
+    path = Path(file).expanduser()
+    return path if path.is_absolute() else cache_dir() / path
+
+
+def _spec(info: ModelInfo, tag: str) -> WeightsSpec:
+    spec = info.weights_spec(tag)
+    if spec is None:
+        tags = ", ".join(repr(known) for known in info.weights_tags) or "none registered yet"
+        raise ValueError(f"{tag!r} is not a weights tag of {info.name} (known tags: {tags})")
+    return spec
+
+
+def import_file(info: ModelInfo, tag: str, path: str | os.PathLike) -> Path:
+    """Installs a weights file obtained by hand (e.g. on a machine with network) into the cache.
+
+    The file must match the published hashes of the file with or without the top of the
+    weights set; it is then copied atomically (temporary file, then rename) to where the zoo
+    looks for it, so that ``weights=tag`` loads it offline.
+
+    Args:
+        info: Registry entry of the model.
+        tag: Weights tag, e.g. ``"imagenet"``.
+        path: The file to install.
+
+    Returns:
+        Its path in the cache.
+
+    Raises:
+        FileNotFoundError: If `path` does not exist.
+        ValueError: If `tag` is unknown, or the file matches none of the set's published hashes
+            (the message lists them).
+
+    Example:
+        >>> import_file(model_info("vgg16"), "imagenet", "vgg16_weights.h5")  # doctest: +SKIP
+    """
+    from zoo import download
+
+    spec = _spec(info, tag)
+    source = Path(path).expanduser()
+    if not source.is_file():
+        raise FileNotFoundError(f"{source} does not exist")
+    candidates = [f for f in published_files(spec) if f.md5 or f.sha256]
+    for candidate in candidates:
+        try:
+            download.verify_file(source, md5=candidate.md5, sha256=candidate.sha256)
+        except download.HashMismatchError:
+            continue
+        target = cached_path(candidate.file)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        part = target.with_name(f"{target.name}.part-{os.getpid()}")
+        try:
+            shutil.copyfile(source, part)
+            os.replace(part, target)
+        finally:
+            part.unlink(missing_ok=True)
+        return target
+    expected = "; ".join(
+        f"{c.file}: md5 {c.md5 or '-'}, sha256 {c.sha256 or '-'}" for c in candidates
+    )
+    raise ValueError(
+        f"{source} is not a published file of {info.name}'s {tag!r} weights "
+        f"(expected {expected or 'no published hashes: these weights cannot be imported'})"
+    )
+
+
+def verify_cached(spec: WeightsSpec) -> list[tuple[Path, str]]:
+    """Checks the cached files of a weights set against their hashes, downloading nothing.
+
+    Args:
+        spec: A weights set.
+
+    Returns:
+        ``(path, status)`` per file, status ``"ok"``, ``"missing"``, ``"corrupt"`` or
+        ``"unverified"`` (no hash registered, e.g. a file the zoo converted itself).
+
+    Example:
+        >>> verify_cached(model_info("vgg16").weights_spec("imagenet"))  # doctest: +SKIP
+    """
+    from zoo import download
+
+    results = []
+    for published in published_files(spec):
+        path = cached_path(published.file)
+        if not path.is_file():
+            status = "missing"
+        elif not (published.md5 or published.sha256):
+            status = "unverified"
+        else:
+            try:
+                download.verify_file(path, md5=published.md5, sha256=published.sha256)
+                status = "ok"
+            except download.HashMismatchError:
+                status = "corrupt"
+        results.append((path, status))
+    return results
+
+
 def _looks_like_path(weights: str | os.PathLike) -> bool:
     if isinstance(weights, os.PathLike):
         return True
     return os.sep in weights or "/" in weights or weights.endswith(WEIGHTS_SUFFIXES)
+
+
+def _fetch_published(info: ModelInfo, spec: WeightsSpec, path: Path, *, include_top: bool) -> None:
+    # Imported here: zoo.download builds on this module.
+    from zoo import download
+
+    url, md5, sha256 = (
+        (spec.url, spec.md5, spec.sha256)
+        if include_top
+        else (spec.url_notop, spec.md5_notop, spec.sha256_notop)
+    )
+    if url is not None:
+        download.fetch(
+            url,
+            file_name=path.name,
+            cache_dir=path.parent,
+            md5=md5,
+            sha256=sha256,
+            model=info.name,
+            tag=spec.tag,
+        )
 
 
 def _registered_source(info: ModelInfo, spec: WeightsSpec, *, include_top: bool) -> WeightsSource:
@@ -113,11 +338,12 @@ def _registered_source(info: ModelInfo, spec: WeightsSpec, *, include_top: bool)
             f"the {spec.tag!r} weights of {info.name} exist only with the classification top; "
             "use include_top=True"
         )
-    path = Path(file).expanduser()
-    if not path.is_absolute():
-        path = cache_dir() / path
+    path = cached_path(file)
     if not path.is_file() and isinstance(spec, ConvertedWeightsSpec) and spec.convert:
         spec.convert(path, include_top=include_top)
+    # A published file is verified against its publisher's hashes even when cached (a corrupt
+    # copy is set aside and fetched again), and downloaded when missing.
+    _fetch_published(info, spec, path, include_top=include_top)
     if not path.is_file():
         raise WeightsFileNotFoundError(
             f"weights file {path} for {info.name} (weights={spec.tag!r}, "

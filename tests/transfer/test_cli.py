@@ -1,9 +1,14 @@
+import dataclasses
+import hashlib
 import json
 import subprocess
 import sys
 
+import pytest
+
 import zoo
 from transfer.cli import main
+from zoo import registry
 
 
 def test_models_list_iterates_the_registry(capsys):
@@ -37,3 +42,62 @@ def test_console_script_is_installed():
         [bindir / "kerazoo", "models", "list", "lenet*"], capture_output=True, text=True, check=True
     )
     assert result.stdout.split()[6:] == ["lenet5", "lenet", "1998", "32x32x1", "61,706", "-"]
+
+
+def test_models_info_json_of_every_model_with_weights(capsys):
+    for name in zoo.list_models():
+        if zoo.model_info(name).weights:
+            assert main(["models", "info", name, "--json"]) == 0
+            assert json.loads(capsys.readouterr().out)["weights"][0]["tag"] == "imagenet"
+
+
+@pytest.fixture
+def vgg16_weights(tmp_path, monkeypatch):
+    """vgg16's "imagenet" set with published hashes of two small files made here."""
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "home"))
+    top, notop = tmp_path / "top.h5", tmp_path / "notop.h5"
+    top.write_bytes(b"with top")
+    notop.write_bytes(b"without top")
+    info = zoo.model_info("vgg16")
+    spec = dataclasses.replace(
+        info.weights_spec("imagenet"),
+        url=top.as_uri(),
+        md5=hashlib.md5(top.read_bytes()).hexdigest(),
+        url_notop=None,
+        md5_notop=hashlib.md5(notop.read_bytes()).hexdigest(),
+    )
+    monkeypatch.setitem(registry._REGISTRY, "vgg16", dataclasses.replace(info, weights=(spec,)))
+    return spec, top, notop, tmp_path / "home" / "models"
+
+
+def test_weights_list_shows_source_licence_and_cache(capsys):
+    assert main(["weights", "list", "vgg*"]) == 0
+    rows = [line.split("  ") for line in capsys.readouterr().out.splitlines()]
+    listed = {row[0].strip(): [cell.strip() for cell in row if cell.strip()] for row in rows[1:]}
+    assert sorted(listed) == ["vgg16", "vgg19"]
+    assert listed["vgg16"][1:4] == ["imagenet", "keras.applications", "CC BY 4.0"]
+    assert main(["weights", "list", "lenet*"]) == 1
+
+
+def test_weights_import_verify_and_download(vgg16_weights, capsys):
+    spec, top, notop, cache = vgg16_weights
+    # A file that is no published file of the set is refused, naming the expected hashes.
+    stray = top.with_name("stray.h5")
+    stray.write_bytes(b"something else")
+    assert main(["weights", "import", str(stray), "--model", "vgg16", "--tag", "imagenet"]) == 2
+    assert spec.md5 in capsys.readouterr().err
+    # The no-top file, obtained by hand, goes where the zoo looks for it.
+    assert main(["weights", "import", str(notop), "--model", "vgg16", "--tag", "imagenet"]) == 0
+    assert capsys.readouterr().out.strip() == str(cache / spec.file_notop)
+    assert (cache / spec.file_notop).read_bytes() == b"without top"
+    # The file with the top is downloaded from its (file://) URL and verified.
+    assert main(["weights", "download", "vgg16"]) == 0
+    assert (cache / spec.file).read_bytes() == b"with top"
+    capsys.readouterr()
+    assert main(["weights", "verify", "vgg16"]) == 0
+    assert capsys.readouterr().out.count("ok ") == 2
+    (cache / spec.file_notop).write_bytes(b"bit rot")
+    assert main(["weights", "verify", "vgg16"]) == 1
+    assert "corrupt" in capsys.readouterr().out
+    assert main(["weights", "import", str(notop), "--model", "vgg16", "--tag", "nope"]) == 2
+    assert "'nope' is not a weights tag of vgg16" in capsys.readouterr().err

@@ -83,8 +83,10 @@ def test_hash_mismatch_loads_nothing(lenet_with_weights, tmp_path):
 
 
 def test_unknown_weights_tag():
-    with pytest.raises(ValueError, match=r"weights='imagenet' is not a weights tag of vgg19"):
-        zoo.vgg19(weights="imagenet")
+    with pytest.raises(ValueError, match=r"weights='imagenet' is not a weights tag of alexnet"):
+        zoo.alexnet(weights="imagenet")
+    with pytest.raises(ValueError, match=r"weights='places365' .* \(known tags: 'imagenet'\)"):
+        zoo.vgg19(weights="places365")
 
 
 def test_missing_weights_file_is_both_value_and_file_not_found_error(tmp_path):

@@ -25,7 +25,7 @@ def test_model_info_fields():
     )
     assert info.params == 143_667_240
     assert info.feature_taps[-1] == zoo.FeatureTap("block5_pool", 32, 512)
-    assert info.weights_tags == ()
+    assert info.weights_tags == ("imagenet",)  # keras.applications' files
 
 
 def test_unknown_model_suggests_close_names():
