@@ -29,7 +29,9 @@ def test_full_size_gradient_matches_central_difference(name, float64):
     info = zoo.model_info(name)
     # Without dropout, the training-mode loss (BatchNorm on batch statistics) is a deterministic
     # function of the weights, so a first-order check of the gradient is exact up to curvature.
-    options = {"dropout": 0.0} if "dropout" in inspect.signature(info.builder).parameters else {}
+    # Stochastic depth (EfficientNet's drop_connect_rate) is random in training mode too.
+    parameters = inspect.signature(info.builder).parameters
+    options = {key: 0.0 for key in ("dropout", "drop_connect_rate") if key in parameters}
     model = zoo.get_model(name, classes=4, **options)
     for layer in model.layers:
         if isinstance(layer, zoo.layers.SpatialTransformer):
