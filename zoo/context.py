@@ -29,6 +29,8 @@ from typing import Any
 import keras
 from keras import ops
 
+from zoo.layers import centre_tap_kernel
+
 __all__ = [
     "CONTEXT_DILATIONS",
     "CONTEXT_RECEPTIVE_FIELDS",
@@ -93,25 +95,19 @@ class GroupedIdentity(keras.initializers.Initializer):
 
     def __call__(self, shape: Sequence[int], dtype: Any = None) -> Any:
         """Returns the kernel of equation 5."""
-        if len(shape) != 4 or shape[0] % 2 == 0 or shape[1] % 2 == 0:
-            raise ValueError(
-                f"GroupedIdentity needs a 2-D convolution kernel (rows, cols, in, out) with odd "
-                f"rows and cols, got shape {tuple(shape)}"
-            )
-        rows, cols, inputs, outputs = shape
-        if inputs % self.groups or outputs % self.groups:
-            raise ValueError(
-                f"groups={self.groups} must divide the input and output channels of the kernel "
-                f"shape {tuple(shape)}"
-            )
-        group_in = ops.arange(inputs) * self.groups // inputs
-        group_out = ops.arange(outputs) * self.groups // outputs
-        same = ops.cast(ops.equal(group_in[:, None], group_out[None, :]), "float32")
-        centre = ops.pad(
-            ops.ones((1, 1, 1, 1)), [[rows // 2, rows // 2], [cols // 2, cols // 2], [0, 0], [0, 0]]
-        )
-        mask = centre * same[None, None]
-        kernel = mask * (self.groups / outputs)
+
+        def same_group(inputs: int, outputs: int) -> Any:
+            if inputs % self.groups or outputs % self.groups:
+                raise ValueError(
+                    f"groups={self.groups} must divide the input and output channels of the "
+                    f"kernel shape {tuple(shape)}"
+                )
+            group_in = ops.arange(inputs) * self.groups // inputs
+            group_out = ops.arange(outputs) * self.groups // outputs
+            return ops.cast(ops.equal(group_in[:, None], group_out[None, :]), "float32")
+
+        mask = centre_tap_kernel(shape, same_group, owner="GroupedIdentity")
+        kernel = mask * (self.groups / shape[3])
         if self.stddev:
             noise = keras.random.normal(shape, stddev=self.stddev, seed=self.seed)
             kernel = kernel + (1.0 - mask) * noise

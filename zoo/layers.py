@@ -19,8 +19,41 @@ __all__ = [
     "SpatialTransformer",
     "affine_grid",
     "bilinear_sample",
+    "centre_tap_kernel",
     "localization_cnn",
 ]
+
+
+def centre_tap_kernel(shape: Any, matrix: Any, *, owner: str) -> Any:
+    """A convolution kernel that is ``matrix(in, out)`` at its centre tap and zero elsewhere.
+
+    The identity-like part of the identity initializations (ResNet Init, Yu & Koltun's): a
+    convolution with such a kernel maps each pixel's channels through the matrix alone.
+
+    Args:
+        shape: ``(rows, cols, in, out)`` with odd rows and cols, as Keras asks initializers for.
+        matrix: ``matrix(in, out)`` returns the ``(in, out)`` matrix of the centre tap.
+        owner: Who asks, named in the error.
+
+    Returns:
+        The kernel, in the matrix's dtype.
+
+    Raises:
+        ValueError: If `shape` is not that of a 2-D convolution kernel with odd rows and cols.
+
+    Example:
+        >>> kernel = centre_tap_kernel((3, 3, 2, 2), lambda i, o: ops.eye(i, o), owner="example")
+        >>> float(kernel[1, 1, 0, 0]), float(kernel[0, 0, 0, 0])
+        (1.0, 0.0)
+    """
+    if len(shape) != 4 or shape[0] % 2 == 0 or shape[1] % 2 == 0:
+        raise ValueError(
+            f"{owner} needs a 2-D convolution kernel (rows, cols, in, out) with odd rows and "
+            f"cols, got shape {tuple(shape)}"
+        )
+    rows, cols, inputs, outputs = shape
+    centre = [[rows // 2, rows // 2], [cols // 2, cols // 2], [0, 0], [0, 0]]
+    return ops.pad(matrix(inputs, outputs)[None, None], centre)
 
 
 @keras.saving.register_keras_serializable(package="kerazoo")

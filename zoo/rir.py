@@ -42,6 +42,7 @@ from keras import ops
 
 from zoo.builder import Architecture, zoo_model
 from zoo.heads import pooled_top
+from zoo.layers import centre_tap_kernel
 
 __all__ = [
     "RIR_CIFAR_STAGES",
@@ -121,19 +122,13 @@ class ResNetInit(keras.initializers.Initializer):
 
     def __call__(self, shape: Sequence[int], dtype: Any = None) -> Any:
         """Returns the base kernel plus the residual identity."""
-        if len(shape) != 4 or shape[0] % 2 == 0 or shape[1] % 2 == 0:
-            raise ValueError(
-                f"ResNetInit needs a 2-D convolution kernel (rows, cols, in, out) with odd rows "
-                f"and cols, got shape {tuple(shape)}"
-            )
-        rows, cols, inputs, outputs = shape
-        identity = ops.eye(inputs, outputs, dtype=dtype)
-        residual = min(inputs, outputs) // 2
-        mask = ops.cast(ops.arange(inputs) < residual, identity.dtype)
-        centre = ops.pad(
-            (identity * mask[:, None])[None, None],
-            [[rows // 2, rows // 2], [cols // 2, cols // 2], [0, 0], [0, 0]],
-        )
+
+        def residual_identity(inputs: int, outputs: int) -> Any:
+            identity = ops.eye(inputs, outputs, dtype=dtype)
+            residual = min(inputs, outputs) // 2
+            return identity * ops.cast(ops.arange(inputs) < residual, identity.dtype)[:, None]
+
+        centre = centre_tap_kernel(shape, residual_identity, owner="ResNetInit")
         return self.base(shape, dtype=dtype) + centre
 
     def get_config(self) -> dict[str, Any]:
