@@ -308,47 +308,38 @@ def _looks_like_path(weights: str | os.PathLike) -> bool:
     return os.sep in weights or "/" in weights or weights.endswith(WEIGHTS_SUFFIXES)
 
 
-def _fetch_published(info: ModelInfo, spec: WeightsSpec, path: Path, *, include_top: bool) -> None:
-    # Imported here: zoo.download builds on this module.
-    from zoo import download
-
-    url, md5, sha256 = (
-        (spec.url, spec.md5, spec.sha256)
-        if include_top
-        else (spec.url_notop, spec.md5_notop, spec.sha256_notop)
-    )
-    if url is not None:
-        download.fetch(
-            url,
-            file_name=path.name,
-            cache_dir=path.parent,
-            md5=md5,
-            sha256=sha256,
-            model=info.name,
-            tag=spec.tag,
-        )
-
-
 def _registered_source(info: ModelInfo, spec: WeightsSpec, *, include_top: bool) -> WeightsSource:
-    file, expected = (
-        (spec.file, spec.sha256) if include_top else (spec.file_notop, spec.sha256_notop)
-    )
-    if file is None:
+    published = next((f for f in published_files(spec) if f.include_top == include_top), None)
+    if published is None:
         raise ValueError(
             f"the {spec.tag!r} weights of {info.name} exist only with the classification top; "
             "use include_top=True"
         )
-    path = cached_path(file)
+    path = cached_path(published.file)
     if not path.is_file() and isinstance(spec, ConvertedWeightsSpec) and spec.convert:
         spec.convert(path, include_top=include_top)
-    # A published file is verified against its publisher's hashes even when cached (a corrupt
-    # copy is set aside and fetched again), and downloaded when missing.
-    _fetch_published(info, spec, path, include_top=include_top)
+    if published.url is not None:
+        # Imported here: zoo.download builds on this module. A published file is verified
+        # against its hashes even when cached (a corrupt copy is set aside and fetched again),
+        # and downloaded when missing.
+        from zoo import download
+
+        download.fetch(
+            published.url,
+            file_name=path.name,
+            cache_dir=path.parent,
+            md5=published.md5,
+            sha256=published.sha256,
+            model=info.name,
+            tag=spec.tag,
+        )
+        return WeightsSource(path=path, spec=spec)
     if not path.is_file():
         raise WeightsFileNotFoundError(
             f"weights file {path} for {info.name} (weights={spec.tag!r}, "
             f"include_top={include_top}) is missing"
         )
+    expected = published.sha256
     if expected is not None and (actual := sha256sum(path)) != expected:
         raise ValueError(
             f"weights file {path} for {info.name} has SHA-256 {actual}, expected {expected}; "
