@@ -22,7 +22,7 @@ import keras
 import numpy as np
 
 import zoo
-from recipes.digits_lenet import _save_atomically, load_digits_32
+from recipes.digits_lenet import load_digits_32, save_atomically
 
 __all__ = ["AUX_LOSS_WEIGHT", "main", "run"]
 
@@ -75,7 +75,7 @@ def run(
     accuracies = {head: float(np.mean(outputs[head].argmax(1) == data["y_test"])) for head in heads}
     deployed = zoo.inference_model(model)
     model_path = out / "googlenet_digits.keras"
-    _save_atomically(deployed, model_path)
+    save_atomically(deployed, model_path)
     return {
         **accuracies,
         "seconds": seconds,

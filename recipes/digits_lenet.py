@@ -25,7 +25,7 @@ from sklearn.model_selection import train_test_split
 
 import zoo
 
-__all__ = ["load_digits_32", "main", "run"]
+__all__ = ["load_digits_32", "main", "run", "save_atomically"]
 
 
 def load_digits_32(*, seed: int = 0, test_size: float = 0.2) -> dict[str, np.ndarray]:
@@ -62,7 +62,15 @@ def load_digits_32(*, seed: int = 0, test_size: float = 0.2) -> dict[str, np.nda
     }
 
 
-def _save_atomically(model: keras.Model, path: Path) -> None:
+def save_atomically(model: keras.Model, path: Path) -> None:
+    """Saves `model` as `path` (a ``.keras`` file) through a temporary file and a rename.
+
+    An interrupted save leaves the previous file, if any, untouched.
+
+    Args:
+        model: The model.
+        path: The ``.keras`` file to write.
+    """
     partial = path.with_name(f"{path.stem}.partial.keras")
     model.save(partial)
     os.replace(partial, path)
@@ -152,7 +160,7 @@ def run(
     plot = out / "digits_lenet.png"
     _plot(history.history, confusion_matrix(data["y_test"], predicted), plot)
     model_path = out / "lenet5_digits.keras"
-    _save_atomically(model, model_path)
+    save_atomically(model, model_path)
     return {
         "lenet5_accuracy": accuracy,
         "baseline_accuracy": baseline_accuracy,
