@@ -1,10 +1,10 @@
-"""Loading torchvision state dicts into zoo models, without torch.
+"""Loading PyTorch state dicts (torchvision's and others') into zoo models, without torch.
 
-A torchvision state dict -- ``{"features.0.weight": array, ...}``, e.g. from
+A torch state dict -- ``{"features.0.weight": array, ...}``, e.g. from
 `zoo.torch_checkpoint.load_state_dict` -- is mapped onto the layers of the zoo model that
-reproduces the torchvision network. Each family is data (`TorchvisionSpec`): rules that rename a
+reproduces the torch network. Each family is data (`TorchSpec`): rules that rename a
 torch module path (``layer1.0.conv1``) to a Keras layer name (``conv2_block1_1_conv``), the
-BatchNorm epsilon torchvision trained with, and the heads a model may leave out. One loop then
+BatchNorm epsilon the network was trained with, and the heads a model may leave out. One loop then
 converts every module by the type of its Keras layer:
 
 - ``Conv2D``: weight ``(out, in / groups, kh, kw)`` -> kernel ``(kh, kw, in / groups, out)``;
@@ -36,11 +36,11 @@ import numpy as np
 from zoo.resnet import RESNET_CONFIGS
 from zoo.vgg import VGG_CONFIGS
 
-__all__ = ["TORCHVISION_SPECS", "UNSUPPORTED", "TorchvisionSpec", "load_torchvision_weights"]
+__all__ = ["TORCH_SPECS", "UNSUPPORTED", "TorchSpec", "load_torch_weights"]
 
 
 @dataclasses.dataclass(frozen=True)
-class TorchvisionSpec:
+class TorchSpec:
     """How one torchvision architecture maps onto a zoo model.
 
     Attributes:
@@ -74,7 +74,7 @@ _WEIGHT_NAMES = {
 _DROPPED_PARAMETERS = ("num_batches_tracked",)
 
 
-def _vgg_spec(depth: str, config: str, batch_norm: bool) -> TorchvisionSpec:
+def _vgg_spec(depth: str, config: str, batch_norm: bool) -> TorchSpec:
     """The ``features`` Sequential of torchvision counts conv (+ bn) + relu and pooling modules."""
     rename, index, block, conv = [], 0, 1, 1
     for item in VGG_CONFIGS[config]:
@@ -91,7 +91,7 @@ def _vgg_spec(depth: str, config: str, batch_norm: bool) -> TorchvisionSpec:
         (r"classifier\.6", "predictions"),
     ]
     suffix = "_bn" if batch_norm else ""
-    return TorchvisionSpec(
+    return TorchSpec(
         zoo_model=f"zoo.vgg{depth}{suffix}()",
         rename=tuple(rename),
         bn_epsilon=1e-5 if batch_norm else None,
@@ -99,7 +99,7 @@ def _vgg_spec(depth: str, config: str, batch_norm: bool) -> TorchvisionSpec:
     )
 
 
-def _resnet_spec(depth: int) -> TorchvisionSpec:
+def _resnet_spec(depth: int) -> TorchSpec:
     """The ``layer{s}.{b}`` of torchvision is the zoo's ``conv{s + 1}_block{b + 1}``."""
     rename = [(r"conv1", "conv1_conv"), (r"bn1", "conv1_bn"), (r"fc", "predictions")]
     for stage, blocks in enumerate(RESNET_CONFIGS[depth][1], start=1):
@@ -111,7 +111,7 @@ def _resnet_spec(depth: int) -> TorchvisionSpec:
                 (rf"{torch_block}\.downsample\.0", f"{zoo_block}_0_conv"),
                 (rf"{torch_block}\.downsample\.1", f"{zoo_block}_0_bn"),
             ]
-    return TorchvisionSpec(
+    return TorchSpec(
         zoo_model=f'zoo.resnet{depth}(variant="torchvision")',
         rename=tuple(rename),
         bn_epsilon=1e-5,
@@ -123,9 +123,9 @@ def _resnet_spec(depth: int) -> TorchvisionSpec:
 _ALEXNET_CONVS = tuple(enumerate((0, 3, 6, 8, 10), start=1))
 
 
-def _build_specs() -> dict[str, TorchvisionSpec]:
+def _build_specs() -> dict[str, TorchSpec]:
     specs = {
-        "alexnet": TorchvisionSpec(
+        "alexnet": TorchSpec(
             zoo_model="zoo.alexnet_onetower()",
             rename=(
                 *((rf"features\.{index}", f"conv{n}") for n, index in _ALEXNET_CONVS),
@@ -136,7 +136,7 @@ def _build_specs() -> dict[str, TorchvisionSpec]:
             heads=(r"classifier\..*",),
         ),
         # Module paths with "_" for "."; see zoo/googlenet.py.
-        "googlenet": TorchvisionSpec(
+        "googlenet": TorchSpec(
             zoo_model="zoo.googlenet()",
             rename=(
                 (r"fc", "predictions"),
@@ -156,7 +156,7 @@ def _build_specs() -> dict[str, TorchvisionSpec]:
     return specs
 
 
-TORCHVISION_SPECS: dict[str, TorchvisionSpec] = _build_specs()
+TORCH_SPECS: dict[str, TorchSpec] = _build_specs()
 
 # torchvision architectures that no zoo model computes exactly, and why.
 UNSUPPORTED: dict[str, str] = {
@@ -169,7 +169,7 @@ UNSUPPORTED: dict[str, str] = {
 }
 
 
-def _layer_name(spec: TorchvisionSpec, module: str) -> str | None:
+def _layer_name(spec: TorchSpec, module: str) -> str | None:
     for pattern, replacement in spec.rename:
         match = re.fullmatch(pattern, module)
         if match:
@@ -221,11 +221,11 @@ def _listing(items: list[str], limit: int = 20) -> str:
     return ", ".join(items[:limit]) + more
 
 
-def _head_of(spec: TorchvisionSpec, module: str) -> str | None:
+def _head_of(spec: TorchSpec, module: str) -> str | None:
     return next((head for head in spec.heads if re.fullmatch(head, module)), None)
 
 
-def load_torchvision_weights(
+def load_torch_weights(
     model: keras.Model,
     state_dict: Mapping[str, np.ndarray],
     *,
@@ -234,7 +234,7 @@ def load_torchvision_weights(
     """Sets a zoo model's weights from a torchvision state dict.
 
     Every entry must land in a layer (except ``num_batches_tracked`` and the entries of a head
-    the model was built without, see `TorchvisionSpec.heads`) and every weight of every layer
+    the model was built without, see `TorchSpec.heads`) and every weight of every layer
     that holds weights must be set; otherwise nothing is assigned and the error lists the missing
     and unexpected entries and the shape mismatches.
 
@@ -244,7 +244,7 @@ def load_torchvision_weights(
         state_dict: torch parameter and buffer names to arrays, as
             `zoo.torch_checkpoint.load_state_dict` returns them.
         architecture: torchvision's name of the network (``"resnet50"``, ``"vgg16_bn"``, one of
-            `TORCHVISION_SPECS`); None takes ``model.name``.
+            `TORCH_SPECS`); None takes ``model.name``.
 
     Returns:
         `model`, its weights set.
@@ -256,20 +256,20 @@ def load_torchvision_weights(
     Example:
         >>> state_dict = load_state_dict("resnet18-f37072fd.pth")  # doctest: +SKIP
         >>> model = zoo.resnet18(weights=None, variant="torchvision")  # doctest: +SKIP
-        >>> load_torchvision_weights(model, state_dict, architecture="resnet18")  # doctest: +SKIP
+        >>> load_torch_weights(model, state_dict, architecture="resnet18")  # doctest: +SKIP
     """
     architecture = model.name if architecture is None else architecture
     if architecture in UNSUPPORTED:
         raise ValueError(
             f"torchvision's {architecture} cannot be converted: {UNSUPPORTED[architecture]}"
         )
-    if architecture not in TORCHVISION_SPECS:
+    if architecture not in TORCH_SPECS:
         raise ValueError(
             f"architecture={architecture!r} is not a torchvision network this converter knows; "
-            f"expected one of {sorted(TORCHVISION_SPECS)} (pass architecture= if the model's "
+            f"expected one of {sorted(TORCH_SPECS)} (pass architecture= if the model's "
             "name is not torchvision's)"
         )
-    spec = TORCHVISION_SPECS[architecture]
+    spec = TORCH_SPECS[architecture]
     layers = {layer.name: layer for layer in model.layers}
     flattened = _flattened_shapes(model)
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import zoo
-from zoo.convert import TORCHVISION_SPECS, load_torchvision_weights
+from zoo.convert import TORCH_SPECS, load_torch_weights
 
 GOLDEN = Path(__file__).parent / "data" / "golden"
 CLASSES = 10
@@ -80,7 +80,7 @@ def test_outputs_equal_torchvision(case):
     fixture = load_fixture(case)
     state_dict = draw(fixture["entries"], int(fixture["seed"]))
     model = build(fixture)
-    load_torchvision_weights(model, state_dict, architecture=fixture["zoo"]["architecture"])
+    load_torch_weights(model, state_dict, architecture=fixture["zoo"]["architecture"])
     del state_dict
     outputs = model(golden_input(fixture), training=False)
     if not isinstance(outputs, dict):
@@ -107,14 +107,14 @@ def test_googlenet_without_auxiliary_heads_drops_their_entries():
     state_dict = draw(fixture["entries"], int(fixture["seed"]))
     assert any(key.startswith("aux1.") for key in state_dict)
     model = build(fixture, aux_logits=False)
-    load_torchvision_weights(model, state_dict)
+    load_torch_weights(model, state_dict)
     assert_close(model(golden_input(fixture), training=False), fixture["predictions"], "googlenet")
 
 
 def test_headless_model_takes_the_backbone(resnet18):
     fixture, state_dict = resnet18
-    full = load_torchvision_weights(build(fixture), state_dict)
-    headless = load_torchvision_weights(build(fixture, include_top=False), state_dict)
+    full = load_torch_weights(build(fixture), state_dict)
+    headless = load_torch_weights(build(fixture, include_top=False), state_dict)
     image = golden_input(fixture)
     backbone = keras.Model(full.input, full.get_layer("conv5_block2_out").output)
     features = backbone(image, training=False)
@@ -130,7 +130,7 @@ def test_missing_unexpected_and_mismatched_entries_are_all_named(resnet18):
     model = build(fixture)
     before = model.get_layer("conv1_conv").kernel.numpy().copy()
     with pytest.raises(ValueError) as error:
-        load_torchvision_weights(model, broken)
+        load_torch_weights(model, broken)
     message = str(error.value)
     assert "conv3_block1_0_bn/moving_variance" in message
     assert "layer9.0.conv1.weight (matches no rule)" in message
@@ -143,7 +143,7 @@ def test_keras_convention_resnet_is_refused_with_the_reason(resnet18):
     fixture, state_dict = resnet18
     model = build(fixture, variant="keras")
     with pytest.raises(ValueError) as error:
-        load_torchvision_weights(model, state_dict)
+        load_torch_weights(model, state_dict)
     message = str(error.value)
     assert 'build it as zoo.resnet18(variant="torchvision")' in message
     assert "conv1_conv/bias" in message  # keras' convolutions have biases torchvision lacks
@@ -155,16 +155,16 @@ def test_unknown_and_unconvertible_architectures_are_refused(resnet18):
     fixture, state_dict = resnet18
     model = build(fixture)
     with pytest.raises(ValueError, match=r"architecture='resnet17' is not a torchvision network"):
-        load_torchvision_weights(model, state_dict, architecture="resnet17")
+        load_torch_weights(model, state_dict, architecture="resnet17")
     with pytest.raises(ValueError, match=r"inception_v3 cannot be converted: .*count_include_pad"):
-        load_torchvision_weights(model, state_dict, architecture="inception_v3")
+        load_torch_weights(model, state_dict, architecture="inception_v3")
 
 
 def test_vgg_rules_follow_torchvision_feature_indices():
     # torchvision's vgg16_bn: features.0/1 = first conv/bn, features.40/41 = last conv/bn.
-    rules = dict(TORCHVISION_SPECS["vgg16_bn"].rename)
+    rules = dict(TORCH_SPECS["vgg16_bn"].rename)
     assert rules[r"features\.0"] == "block1_conv1"
     assert rules[r"features\.1"] == "block1_conv1_bn"
     assert rules[r"features\.40"] == "block5_conv3"
     assert rules[r"features\.41"] == "block5_conv3_bn"
-    assert dict(TORCHVISION_SPECS["vgg16"].rename)[r"features\.28"] == "block5_conv3"
+    assert dict(TORCH_SPECS["vgg16"].rename)[r"features\.28"] == "block5_conv3"
