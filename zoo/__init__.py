@@ -15,6 +15,7 @@ from zoo.dcgan import dcgan_discriminator, dcgan_generator, discriminator_featur
 from zoo.efficientnet import efficientnet_lite0
 from zoo.extract import feature_extractor
 from zoo.googlenet import googlenet, googlenet_paper
+from zoo.imagenet import decode_predictions, imagenet_classes
 from zoo.inception import (
     inception_resnet_v1,
     inception_resnet_v2,
@@ -73,12 +74,14 @@ __all__ = [
     "cifar_rir18",
     "dcgan_discriminator",
     "dcgan_generator",
+    "decode_predictions",
     "discriminator_features",
     "efficientnet_lite0",
     "feature_extractor",
     "get_model",
     "googlenet",
     "googlenet_paper",
+    "imagenet_classes",
     "inception_resnet_v1",
     "inception_resnet_v2",
     "inception_v3",
