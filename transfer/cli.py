@@ -92,13 +92,22 @@ def _weight_sets(pattern: str | None) -> Iterator[tuple[str, zoo.WeightsSpec]]:
 
 
 def _weights_list(args: argparse.Namespace) -> int:
-    rows = [("model", "tag", "source", "licence", "cached")]
+    rows = [("model", "tag", "source", "licence", "format", "top-1", "preprocessing", "cached")]
     for name, spec in _weight_sets(args.pattern):
         # Present or not only: hashing every cached file is `weights verify`'s job.
         files = weights_lib.published_files(spec)
         cached = sum(weights_lib.cached_path(f.file).is_file() for f in files)
         rows.append(
-            (name, spec.tag, spec.source or "-", spec.licence or "-", f"{cached}/{len(files)}")
+            (
+                name,
+                spec.tag,
+                spec.source or "-",
+                spec.licence or "-",
+                spec.format,
+                f"{spec.top1:.1f}%" if spec.top1 is not None else "-",
+                spec.preprocessing.mode if spec.preprocessing else "-",
+                f"{cached}/{len(files)}",
+            )
         )
     if len(rows) == 1:
         print(f"no weights registered for {args.pattern or 'any model'!r}", file=sys.stderr)

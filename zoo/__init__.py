@@ -12,7 +12,7 @@ from zoo.alexnet import alexnet, alexnet_onetower, zfnet
 from zoo.builder import Architecture, AuxiliaryTop, inference_model
 from zoo.context import ContextModule
 from zoo.dcgan import dcgan_discriminator, dcgan_generator, discriminator_features
-from zoo.efficientnet import efficientnet_lite0
+from zoo.efficientnet import efficientnet_lite0, efficientnet_lite1, efficientnet_lite2
 from zoo.extract import feature_extractor
 from zoo.googlenet import googlenet, googlenet_paper
 from zoo.imagenet import decode_predictions, imagenet_classes
@@ -25,6 +25,7 @@ from zoo.inception import (
 from zoo.layers import LocalResponseNormalization
 from zoo.lenet import lenet5, nielsen_cnn
 from zoo.nin import nin
+from zoo.preprocessing import preprocess_input
 from zoo.registry import (
     FeatureTap,
     ModelInfo,
@@ -77,6 +78,8 @@ __all__ = [
     "decode_predictions",
     "discriminator_features",
     "efficientnet_lite0",
+    "efficientnet_lite1",
+    "efficientnet_lite2",
     "feature_extractor",
     "get_model",
     "googlenet",
@@ -93,6 +96,7 @@ __all__ = [
     "model_info",
     "nielsen_cnn",
     "nin",
+    "preprocess_input",
     "resnet18",
     "resnet34",
     "resnet50",

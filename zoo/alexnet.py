@@ -15,6 +15,7 @@ import keras
 from zoo.builder import Architecture, zoo_model
 from zoo.heads import fc_top
 from zoo.layers import LocalResponseNormalization
+from zoo.weights import torchvision_weights
 
 __all__ = ["ALEXNET_CONFIGS", "Stage", "alexnet", "alexnet_onetower", "zfnet"]
 
@@ -144,6 +145,14 @@ def alexnet(*, dropout: float = 0.5) -> Architecture:
         ("conv3", 16, 384),
         ("conv4", 16, 256),
         ("pool5", 32, 256),
+    ],
+    # torchvision's IMAGENET1K_V1 (acc@1 from its weights metadata).
+    weights=[
+        torchvision_weights(
+            url="https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
+            converter="alexnet",
+            top1=56.522,
+        )
     ],
 )
 def alexnet_onetower(*, dropout: float = 0.5) -> Architecture:

@@ -97,6 +97,9 @@ _CONTRACT_DOC = """\
     classes: Number of classes of the top (default {classes}).
     classifier_activation: Activation of the top's output (default {activation}); None returns
         logits.
+    include_preprocessing: Start the model with the weights' preprocessing (a
+        `zoo.preprocessing.ImageNormalization` layer), so that it takes raw RGB images with
+        values in [0, 255]; needs a registered weights tag.
     name: Name of the model (default ``"{name}"``).
 """
 
@@ -123,6 +126,7 @@ _CONTRACT_NAMES = (
     "pooling",
     "classes",
     "classifier_activation",
+    "include_preprocessing",
     "name",
 )
 
@@ -139,6 +143,7 @@ def _contract_parameters(
         "pooling": (None, "str | None"),
         "classes": (default_classes, int),
         "classifier_activation": (default_activation, "str | Callable | None"),
+        "include_preprocessing": (False, bool),
         "name": (None, "str | None"),
     }
     return [
@@ -218,6 +223,13 @@ def zoo_model(
         if not model_doc:
             raise TypeError(f"{model_name} needs a docstring that cites its paper")
         family_parameters = list(inspect.signature(architecture).parameters.values())
+        family_names = {parameter.name for parameter in family_parameters}
+        for spec in weights:
+            if unknown := set(spec.options) - family_names:
+                raise TypeError(
+                    f"the {spec.tag!r} weights of {model_name} set options {sorted(unknown)} "
+                    f"that are not family options ({sorted(family_names)})"
+                )
         for parameter in family_parameters:
             if parameter.kind is not inspect.Parameter.KEYWORD_ONLY or parameter.default is (
                 inspect.Parameter.empty
@@ -258,12 +270,16 @@ def zoo_model(
                 raise TypeError(f"{info.name}(): {error}; accepted: {accepted}") from None
             bound.apply_defaults()
             options = bound.arguments
-            family_options = {p.name: options[p.name] for p in family_parameters}
-            contract = {arg: options[arg] for arg in _CONTRACT_NAMES}
             # Look the entry up again so that tests may swap in a variant with other weights.
-            return build_model(
-                registry.model_info(info.name), architecture(**family_options), **contract
+            current = registry.model_info(info.name)
+            family_options = _weights_options(
+                current,
+                options["weights"],
+                {p.name: options[p.name] for p in family_parameters},
+                explicit=kwargs,
             )
+            contract = {arg: options[arg] for arg in _CONTRACT_NAMES}
+            return build_model(current, architecture(**family_options), **contract)
 
         builder.__name__ = builder.__qualname__ = info.name
         builder.__module__ = architecture.__module__
@@ -273,6 +289,27 @@ def zoo_model(
         return builder
 
     return decorate
+
+
+def _weights_options(
+    info: registry.ModelInfo,
+    weights: Any,
+    family_options: dict[str, Any],
+    *,
+    explicit: dict[str, Any],
+) -> dict[str, Any]:
+    """The family options, with those the requested weights need (a variant ...) filled in."""
+    spec = info.weights_spec(weights) if isinstance(weights, str) else None
+    if spec is None:
+        return family_options
+    for option, value in spec.options.items():
+        if option in explicit and explicit[option] != value:
+            raise ValueError(
+                f"weights={weights!r} of {info.name} need {option}={value!r}, but "
+                f"{option}={explicit[option]!r} was given; leave {option} out or pass {value!r}"
+            )
+        family_options[option] = value
+    return family_options
 
 
 def _check_input_shape(
@@ -432,6 +469,7 @@ def build_model(
     *,
     include_top: bool,
     weights: str | os.PathLike | None,
+    include_preprocessing: bool,
     input_tensor: Any,
     input_shape: tuple[int | None, int | None, int] | None,
     pooling: str | None,
@@ -446,6 +484,7 @@ def build_model(
         architecture: Backbone and top of the model, as its family function returned them.
         include_top: See any public builder, e.g. `zoo.vgg19`.
         weights: See any public builder.
+        include_preprocessing: See any public builder.
         input_tensor: See any public builder.
         input_shape: See any public builder.
         pooling: See any public builder.
@@ -463,8 +502,8 @@ def build_model(
     Example:
         >>> info = registry.model_info("lenet5")
         >>> model = build_model(info, info.architecture(), include_top=True, weights=None,
-        ...     input_tensor=None, input_shape=None, pooling=None, classes=10,
-        ...     classifier_activation="softmax", name=None)  # doctest: +SKIP
+        ...     include_preprocessing=False, input_tensor=None, input_shape=None, pooling=None,
+        ...     classes=10, classifier_activation="softmax", name=None)  # doctest: +SKIP
     """
     _check_options(
         info,
@@ -474,8 +513,18 @@ def build_model(
         classifier_activation=classifier_activation,
         name=name,
     )
+    if not isinstance(include_preprocessing, bool):
+        raise ValueError(
+            f"include_preprocessing={include_preprocessing!r} for {info.name} must be True or False"
+        )
     source = weights_lib.resolve(info, weights, include_top=include_top)
     spec = source.spec if source is not None else None
+    if include_preprocessing and (spec is None or spec.preprocessing is None):
+        tags = ", ".join(repr(s.tag) for s in info.weights if s.preprocessing) or "none"
+        raise ValueError(
+            f"include_preprocessing=True takes the preprocessing of registered weights, but "
+            f"{info.name} got weights={weights!r}; pass a weights tag ({tags})"
+        )
     if spec is not None and include_top and classes != spec.classes:
         raise ValueError(
             f"classes={classes} but the {spec.tag!r} weights of {info.name} have a "
@@ -494,6 +543,8 @@ def build_model(
         inputs = x = keras.Input(shape=shape, name="input")
     else:
         inputs, x = keras.utils.get_source_inputs(input_tensor), input_tensor
+    if include_preprocessing:
+        x = spec.preprocessing.layer()(x)
     x = architecture.features(x)
     if include_top:
         top_options = {"classes": classes, "classifier_activation": classifier_activation}

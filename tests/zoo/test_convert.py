@@ -5,45 +5,17 @@ was drawn with NumPy, the input's shape and the logits torch computed. The tests
 state dict, convert it into the zoo model and compare the outputs.
 """
 
-import json
-from pathlib import Path
-
 import keras
 import numpy as np
 import pytest
 
 import zoo
+from tests.zoo.torch_files import GOLDEN, draw, golden_input, load_fixture
 from zoo.convert import TORCH_SPECS, load_torch_weights
 
-GOLDEN = Path(__file__).parent / "data" / "golden"
 CLASSES = 10
 # VGG's 133M weights take longer to draw and convert than the default tier allows.
 SLOW = {"vgg11", "vgg11_bn"}
-
-
-def load_fixture(case):
-    with np.load(GOLDEN / f"{case}.npz", allow_pickle=False) as npz:
-        fixture = {name: npz[name] for name in npz.files}
-    fixture["entries"] = json.loads(str(fixture["entries"]))
-    fixture["zoo"] = json.loads(str(fixture["zoo"]))
-    fixture["input_shape"] = tuple(int(size) for size in fixture["input_shape"])
-    return fixture
-
-
-def draw(entries, seed):
-    """The state dict as tools/make_golden.py draws it."""
-    rng = np.random.default_rng(seed)
-    return {
-        key: np.asarray(
-            rng.standard_normal(shape, dtype=np.float32) * np.float32(scale) + np.float32(offset)
-        )
-        for key, shape, scale, offset in entries
-    }
-
-
-def golden_input(fixture):
-    shape = tuple(fixture["input_shape"])
-    return np.random.default_rng(int(fixture["seed"]) + 1).standard_normal(shape, dtype=np.float32)
 
 
 def build(fixture, **overrides):
@@ -99,6 +71,7 @@ def test_fixtures_cover_the_brief():
         "googlenet",
         "resnet18",
         "resnet50",
+        "inception_v3",
     }
 
 
@@ -151,13 +124,31 @@ def test_keras_convention_resnet_is_refused_with_the_reason(resnet18):
     assert "conv1_bn has 1.001e-05" in message
 
 
-def test_unknown_and_unconvertible_architectures_are_refused(resnet18):
+def test_keras_convention_inception_v3_is_refused_with_the_reason():
+    fixture = load_fixture("inception_v3")
+    state_dict = draw(fixture["entries"], int(fixture["seed"]))
+    model = build(fixture, variant="keras", include_top=False)
+    with pytest.raises(ValueError) as error:
+        load_torch_weights(model, state_dict, architecture="inception_v3")
+    message = str(error.value)
+    assert 'build it as zoo.inception_v3(variant="torchvision")' in message
+    # keras' BatchNorm has no scale for torchvision's BasicConv2d weight to land in.
+    assert "Conv2d_1a_3x3.bn.weight (layer 'conv_1a_bn' has no such weight)" in message
+    # Those 94 scales are all that is wrong (the listing names 20, then counts the rest): the
+    # entries of the auxiliary classifier and of the top, heads this model lacks, are left out.
+    scales = [k for k in state_dict if k.endswith(".bn.weight") and not k.startswith("AuxLogits")]
+    assert len(scales) == 94
+    problems = message.partition('(variant="torchvision")): ')[2]
+    assert problems.startswith("state-dict entries that fit no weight: ")
+    assert problems.endswith(f", and {len(scales) - 20} more")
+    assert "; " not in problems
+
+
+def test_unknown_architecture_is_refused(resnet18):
     fixture, state_dict = resnet18
     model = build(fixture)
     with pytest.raises(ValueError, match=r"architecture='resnet17' is not a torchvision network"):
         load_torch_weights(model, state_dict, architecture="resnet17")
-    with pytest.raises(ValueError, match=r"inception_v3 cannot be converted: .*count_include_pad"):
-        load_torch_weights(model, state_dict, architecture="inception_v3")
 
 
 def test_vgg_rules_follow_torchvision_feature_indices():
@@ -168,3 +159,30 @@ def test_vgg_rules_follow_torchvision_feature_indices():
     assert rules[r"features\.40"] == "block5_conv3"
     assert rules[r"features\.41"] == "block5_conv3_bn"
     assert dict(TORCH_SPECS["vgg16"].rename)[r"features\.28"] == "block5_conv3"
+
+
+def test_depthwise_kernels_follow_torch_grouped_convolutions(monkeypatch):
+    from zoo.convert import TorchSpec
+
+    # torch's Conv2d(C, C * m, k, groups=C): output channel o reads input channel o // m with
+    # weight[o, 0], plus bias[o]. Checked with a direct sum over the (valid) windows.
+    channels, multiplier, kernel, size = 3, 2, 3, 5
+    rng = np.random.default_rng(0)
+    weight = rng.standard_normal((channels * multiplier, 1, kernel, kernel), dtype=np.float32)
+    bias = rng.standard_normal(channels * multiplier, dtype=np.float32)
+    inputs = keras.Input((size, size, channels))
+    layer = keras.layers.DepthwiseConv2D(kernel, depth_multiplier=multiplier, name="dw")
+    model = keras.Model(inputs, layer(inputs), name="tiny_depthwise")
+    spec = TorchSpec(zoo_model="tiny_depthwise", rename=((r"dw", "dw"),), source="this test")
+    monkeypatch.setitem(TORCH_SPECS, "tiny_depthwise", spec)
+    load_torch_weights(model, {"dw.weight": weight, "dw.bias": bias})
+    assert layer.kernel.shape == (kernel, kernel, channels, multiplier)
+    image = rng.standard_normal((1, size, size, channels), dtype=np.float32)
+    out = size - kernel + 1
+    expected = np.empty((1, out, out, channels * multiplier), np.float32)
+    for o in range(channels * multiplier):
+        for y in range(out):
+            for x in range(out):
+                window = image[0, y : y + kernel, x : x + kernel, o // multiplier]
+                expected[0, y, x, o] = (window * weight[o, 0]).sum() + bias[o]
+    np.testing.assert_allclose(np.asarray(model(image)), expected, rtol=1e-5, atol=1e-5)

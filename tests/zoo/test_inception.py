@@ -1,7 +1,8 @@
 """Inception-v4 and Inception-ResNet-v1: stage shapes, blocks counted by hand, residual scaling.
 
 Inception-v3 and Inception-ResNet-v2 are compared with keras.applications in
-test_keras_applications_compat.py.
+test_keras_applications_compat.py, Inception-v3's torchvision variant with torchvision in
+test_convert.py; here, how that variant differs from the keras one.
 """
 
 import keras
@@ -151,3 +152,105 @@ def test_top_is_pooling_dropout_and_classifier(name):
     ]
     with pytest.raises(ValueError, match=r"dropout=1\.0 must be in \[0, 1\)"):
         info.architecture(dropout=1.0)
+
+
+# torchvision's Inception_V3_Weights.IMAGENET1K_V1 meta: num_params 27,161,264, with the AuxLogits
+# head (InceptionAux at 1000 classes), which the zoo leaves out. Its parameters, from the layer
+# sizes of torchvision's InceptionAux (convolutions without bias, BatchNorm weight and bias):
+# conv0 1x1 768->128: 768*128 + 2*128 = 98_560; conv1 5x5 128->768: 25*128*768 + 2*768
+# = 2_459_136; fc 768*1000 + 1000 = 769_000; in all 3_326_696 (torchvision's aux_logits=False
+# model counts the difference, 23_834_568).
+TORCHVISION_INCEPTION_V3 = 27_161_264
+AUX_LOGITS = (768 * 128 + 2 * 128) + (25 * 128 * 768 + 2 * 768) + (768 * 1000 + 1000)
+
+
+def test_torchvision_inception_v3_has_torchvision_parameter_count():
+    model = zoo.inception_v3(variant="torchvision")
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    assert AUX_LOGITS == 3_326_696
+    assert trainable == TORCHVISION_INCEPTION_V3 - AUX_LOGITS
+    # count_params() adds the 2 statistics of each BatchNorm channel; less the scales (1 per
+    # channel), it is the keras variant's registered count, 23,851,784.
+    channels = sum(
+        layer.gamma.shape[0]
+        for layer in model.layers
+        if isinstance(layer, keras.layers.BatchNormalization)
+    )
+    assert model.count_params() == trainable + 2 * channels
+    assert model.count_params() - channels == zoo.model_info("inception_v3").params
+
+
+@pytest.fixture(scope="module")
+def inception_v3_variants():
+    """Both variants at 75x75 without top, the torchvision one holding the keras one's weights.
+
+    Its BatchNorm scales stay at their initial 1, so the two compute the same up to the first
+    average pool.
+    """
+    keras_model = zoo.inception_v3(include_top=False, input_shape=(75, 75, 3))
+    torch_model = zoo.inception_v3(
+        include_top=False, input_shape=(75, 75, 3), variant="torchvision"
+    )
+    rng = np.random.default_rng(0)
+    for layer in keras_model.layers:
+        weights = layer.get_weights()
+        if isinstance(layer, keras.layers.BatchNormalization):
+            beta, mean, variance = (rng.normal(0.0, 0.1, w.shape) for w in weights)
+            weights = [beta, mean, 1.0 + np.abs(variance)]
+            layer.set_weights(weights)
+            weights = [np.ones_like(beta), *weights]
+        if weights:
+            torch_model.get_layer(layer.name).set_weights(weights)
+    return keras_model, torch_model
+
+
+def test_variants_share_layer_names_and_taps(inception_v3_variants):
+    keras_model, torch_model = inception_v3_variants
+    keras_names = {layer.name for layer in keras_model.layers}
+    torch_names = {layer.name for layer in torch_model.layers}
+    assert keras_names <= torch_names
+    # One zero padding before each of the 3 + 4 + 2 average pools of the 35x35, 17x17 and 8x8
+    # blocks.
+    expected = {f"mixed{block}_branch3_pad" for block in (0, 1, 2, 4, 5, 6, 7, 9, 10)}
+    assert torch_names - keras_names == expected
+    for tap in zoo.model_info("inception_v3").feature_taps:
+        assert torch_model.get_layer(tap.layer).output.shape == (
+            keras_model.get_layer(tap.layer).output.shape
+        )
+
+
+def test_variants_differ_only_on_the_border_of_average_pools(inception_v3_variants):
+    keras_model, torch_model = inception_v3_variants
+    image = np.random.default_rng(1).uniform(0.0, 1.0, (2, 75, 75, 3)).astype("float32")
+    # mixed0's pooling branch reads pool_5a (7x7 at this size).
+    probes = [
+        keras.Model(
+            model.input,
+            [model.get_layer(name).output for name in ("pool_5a", "mixed0_branch3_pool")],
+        )
+        for model in (keras_model, torch_model)
+    ]
+    (keras_in, keras_pool), (torch_in, torch_pool) = (
+        [np.asarray(t) for t in probe(image)] for probe in probes
+    )
+    np.testing.assert_allclose(torch_in, keras_in, rtol=1e-5, atol=1e-5)
+    # 3x3 windows: 9 pixels inside the map in the interior, 6 on an edge, 4 in a corner.
+    inside = np.full(keras_pool.shape[1:3], 9.0)
+    inside[[0, -1], :] -= 3
+    inside[:, [0, -1]] -= 3
+    inside[[0, 0, -1, -1], [0, -1, 0, -1]] += 1
+    padded = np.pad(keras_in, [(0, 0), (1, 1), (1, 1), (0, 0)])
+    size = keras_in.shape[1]
+    window_sums = sum(padded[:, i : i + size, j : j + size] for i in range(3) for j in range(3))
+    np.testing.assert_allclose(keras_pool, window_sums / inside[:, :, None], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(torch_pool, window_sums / 9.0, rtol=1e-5, atol=1e-6)
+    interior = (slice(None), slice(1, -1), slice(1, -1))
+    np.testing.assert_allclose(torch_pool[interior], keras_pool[interior], rtol=1e-5, atol=1e-6)
+    # On the border the zero padding lowers torchvision's mean of the (non-negative) activations.
+    border = inside < 9
+    assert np.all((keras_pool - torch_pool)[:, border].max(axis=-1) > 1e-3)
+
+
+def test_unknown_inception_v3_variant_is_refused():
+    with pytest.raises(ValueError, match=r"variant='tf' must be one of \('keras', 'torchvision'\)"):
+        zoo.inception_v3(variant="tf")

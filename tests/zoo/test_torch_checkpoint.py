@@ -13,6 +13,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.zoo.torch_files import (
+    op_float_storage,
+    op_global,
+    op_int,
+    op_str,
+    op_tensor,
+    op_tuple,
+    save_state_dict,
+    write_zip,
+)
 from zoo import torch_checkpoint
 from zoo.torch_checkpoint import TorchCheckpointError, UnsafeCheckpointError, load_state_dict
 from zoo.weights import sha256sum
@@ -45,6 +55,14 @@ def assert_equal_arrays(loaded, expected, names):
 def test_both_formats_equal_torchs_arrays_exactly(expected, file, left_out):
     names = [name for name in expected if name not in left_out]
     assert_equal_arrays(load_state_dict(DATA / file), expected, names)
+
+
+def test_test_writer_matches_torch_save(expected, tmp_path):
+    """torch_files.save_state_dict, which other tests use, writes what the reader reads."""
+    floats = {name: value for name, value in expected.items() if value.dtype == np.float32}
+    assert PARAMETERS[0] in floats
+    loaded = load_state_dict(save_state_dict(tmp_path / "written.pt", floats))
+    assert_equal_arrays(loaded, floats, list(floats))
 
 
 def test_big_endian_file_is_byteswapped(expected):
@@ -109,52 +127,13 @@ def test_wrapped_checkpoint_and_key_option(expected, monkeypatch):
 # ---- hand-built pickles and files ----------------------------------------------------------------
 
 
-def op_global(module, name):
-    return f"c{module}\n{name}\n".encode()
-
-
-def op_str(text):
-    data = text.encode()
-    return b"X" + struct.pack("<I", len(data)) + data
-
-
-def op_int(value):
-    return b"J" + struct.pack("<i", value)
-
-
-def op_tuple(*items):
-    return b"(" + b"".join(items) + b"t"
-
-
 def tensor_pickle(storage_pid, offset, size, stride):
     """{"w": torch._utils._rebuild_tensor_v2(<persistent storage>, offset, size, stride, ...)}."""
-    args = op_tuple(
-        storage_pid + b"Q",  # BINPERSID
-        op_int(offset),
-        op_tuple(*map(op_int, size)),
-        op_tuple(*map(op_int, stride)),
-        b"\x89",  # False
-        op_global("collections", "OrderedDict") + b")R",
-    )
-    return (
-        b"\x80\x02}" + op_str("w") + op_global("torch._utils", "_rebuild_tensor_v2") + args + b"Rs."
-    )
-
-
-def write_zip(path, data_pkl, records=None):
-    with zipfile.ZipFile(path, "w") as archive:
-        archive.writestr("any_name/data.pkl", data_pkl)
-        archive.writestr("any_name/byteorder", "little")
-        for key, data in (records or {}).items():
-            archive.writestr(f"any_name/data/{key}", data)
-    return path
+    return b"\x80\x02}" + op_str("w") + op_tensor(storage_pid, offset, size, stride) + b"s."
 
 
 def float_storage_zip(path, numel, offset, size, stride):
-    pid = op_tuple(
-        op_str("storage"), op_global("torch", "FloatStorage"), op_str("0"), op_str("cpu")
-    )
-    pid = pid[:-1] + op_int(numel) + b"t"
+    pid = op_float_storage("0", numel)
     storage = np.arange(numel, dtype="<f4").tobytes()
     return write_zip(path, tensor_pickle(pid, offset, size, stride), {"0": storage})
 
