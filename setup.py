@@ -15,8 +15,9 @@ setup(
     license="MIT",
     python_requires=">=3.10",
     packages=find_packages(include=["zoo*", "transfer*", "recipes*"]),
-    # The ImageNet class index (and its provenance) that zoo.imagenet reads offline.
-    package_data={"zoo": ["data/*"]},
+    # Data read offline, with its provenance: the ImageNet class index (zoo.imagenet) and the
+    # embedded Fashion-MNIST subset (transfer.datasets).
+    package_data={"zoo": ["data/*"], "transfer": ["datasets/*.npz", "datasets/*.md"]},
     install_requires=[
         "tensorflow>=2.16",
         "keras>=3.5",
