@@ -8,6 +8,7 @@ Examples:
     kerazoo weights download vgg19 --tag imagenet     fetch, verify and cache its files
     kerazoo weights import FILE --model vgg19 --tag imagenet   install a file obtained by hand
     kerazoo weights verify         check every cached weights file against its hashes
+    kerazoo data check DIR         per-class counts, imbalance ratio and bad files of a dataset
 """
 
 from __future__ import annotations
@@ -159,6 +160,12 @@ def _add_weights_commands(commands: Any) -> None:
     verify.set_defaults(handler=_weights_verify)
 
 
+def _data_check(args: argparse.Namespace) -> int:
+    from transfer.data import data_check_command  # TensorFlow's data stack only when needed
+
+    return data_check_command(args)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kerazoo", description="kerazoo model zoo tools")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -172,6 +179,13 @@ def _parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true", help="print JSON")
     info.set_defaults(handler=_models_info)
     _add_weights_commands(commands)
+    data = commands.add_parser("data", help="check image datasets")
+    data_commands = data.add_subparsers(dest="action", required=True)
+    check = data_commands.add_parser(
+        "check", help="per-class counts, imbalance ratio and bad files of an image folder"
+    )
+    check.add_argument("path", help="a folder with one sub-folder per class, or train/ val/ test/")
+    check.set_defaults(handler=_data_check)
     return parser
 
 

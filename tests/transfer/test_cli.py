@@ -1,6 +1,7 @@
 import dataclasses
 import hashlib
 import json
+import re
 import subprocess
 import sys
 
@@ -112,3 +113,20 @@ def test_weights_import_verify_and_download(vgg16_weights, capsys):
     assert "corrupt" in capsys.readouterr().out
     assert main(["weights", "import", str(notop), "--model", "vgg16", "--tag", "nope"]) == 2
     assert "'nope' is not a weights tag of vgg16" in capsys.readouterr().err
+
+
+def test_data_check_reports_counts_imbalance_and_bad_files(tmp_path, capsys):
+    from PIL import Image
+
+    for name, count in (("cats", 3), ("dogs", 1)):
+        (tmp_path / name).mkdir()
+        for index in range(count):
+            Image.new("RGB", (8, 8), (index * 40, 0, 0)).save(tmp_path / name / f"{index}.png")
+    assert main(["data", "check", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"cats\s+3", out) and re.search(r"dogs\s+1", out)
+    assert "imbalance ratio (max/min): 3.00" in out
+    (tmp_path / "dogs" / "broken.jpg").write_bytes(b"not a jpeg")
+    assert main(["data", "check", str(tmp_path)]) == 1
+    assert "broken.jpg" in capsys.readouterr().out
+    assert main(["data", "check", str(tmp_path / "missing")]) == 2

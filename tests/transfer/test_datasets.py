@@ -75,3 +75,13 @@ def test_texture_patches_never_cross_the_region_split():
     assert not any(patch.tobytes() in train for patch in data.x_test)
     with pytest.raises(ValueError, match="fewer than patch=200"):
         datasets.texture_patches(patch=200, test_fraction=0.25)
+
+
+def test_array_split_becomes_transfer_datasets():
+    data = datasets.fashion_mnist_subset(channels=3)
+    train, val, test = data.to_datasets()
+    assert val is None
+    assert train.class_names == test.class_names == data.class_names
+    assert train.counts == dict.fromkeys(data.class_names, 160)
+    images, labels = next(iter(train.to_tf_dataset(image_size=(32, 32), batch_size=4)))
+    assert tuple(images.shape) == (4, 32, 32, 3) and tuple(labels.shape) == (4,)

@@ -7,8 +7,8 @@
   train and test by image region so that overlapping patches never cross the split.
 
 Each returns an `ArraySplit` of uint8 images in [0, 255], ``(N, H, W, C)``, with integer labels
-and class names, ready for ``transfer.data.from_arrays`` or a model with
-``include_preprocessing=True``.
+and class names, for a model with ``include_preprocessing=True`` or, through
+`ArraySplit.to_datasets`, as ``transfer.data`` datasets with tf.data pipelines.
 """
 
 from __future__ import annotations
@@ -16,9 +16,13 @@ from __future__ import annotations
 import dataclasses
 import importlib.resources
 import io
+from typing import TYPE_CHECKING
 
 import keras
 import numpy as np
+
+if TYPE_CHECKING:
+    from transfer.data import Splits
 
 __all__ = [
     "FASHION_MNIST_CLASSES",
@@ -63,6 +67,22 @@ class ArraySplit:
     x_test: np.ndarray
     y_test: np.ndarray
     class_names: tuple[str, ...]
+
+    def to_datasets(self) -> Splits:
+        """The split as ``transfer.data`` datasets (``train`` and ``test``; ``val`` is None).
+
+        Example:
+            >>> train, _, test = digits().to_datasets()
+            >>> train.counts["0"], len(test.class_names)
+            (142, 10)
+        """
+        from transfer.data import Splits, from_arrays
+
+        names = list(self.class_names)
+        return Splits(
+            train=from_arrays(self.x_train, self.y_train, class_names=names),
+            test=from_arrays(self.x_test, self.y_test, class_names=names),
+        )
 
 
 def _grey_to(images: np.ndarray, channels: int) -> np.ndarray:
