@@ -419,7 +419,8 @@ class ImageDataset:
             resize: ``"stretch"`` (ignore the aspect ratio), ``"crop"`` (scale the shorter side
                 to fit, then crop the centre) or ``"pad"`` (scale the longer side to fit, then
                 pad with zeros).
-            shuffle: Shuffle the examples (after the cache), anew each epoch.
+            shuffle: Shuffle the examples anew each epoch: the file list before decoding when
+                nothing is cached, else the cached examples.
             seed: Shuffle seed.
             cache: True to cache decoded, resized images in memory, a file path to cache them
                 on disk, False not to cache.
@@ -442,8 +443,13 @@ class ImageDataset:
             raise ValueError(f"image_size={image_size} must be (height, width) of positive ints")
         size = (int(image_size[0]), int(image_size[1]))
         labels = self.labels.astype(np.float32 if self.multi_label else np.int32)
+        # Without a cache, shuffle the (path, label) pairs before decoding: a buffer of paths is
+        # cheap, a buffer of decoded images the size of the dataset is not.
+        shuffle_early = shuffle and cache is False and self.files is not None
         if self.files is not None:
             dataset = tf.data.Dataset.from_tensor_slices((list(self.files), labels))
+            if shuffle_early:
+                dataset = dataset.shuffle(len(self), seed=seed, reshuffle_each_iteration=True)
             dataset = dataset.map(
                 lambda path, label: (_decode_file(path, channels), label),
                 num_parallel_calls=tf.data.AUTOTUNE,
@@ -461,7 +467,7 @@ class ImageDataset:
         )
         if cache is not False:
             dataset = dataset.cache("" if cache is True else str(cache))
-        if shuffle:
+        if shuffle and not shuffle_early:
             dataset = dataset.shuffle(len(self), seed=seed, reshuffle_each_iteration=True)
         if batch_size is not None:
             dataset = dataset.batch(batch_size)

@@ -445,6 +445,19 @@ def test_shuffle_is_seeded_and_disk_cache(tmp_path):
     assert list(tmp_path.glob("cache*"))
 
 
+def test_uncached_files_shuffle_before_decoding_seeded(tmp_path):
+    for index in range(12):
+        write_image(tmp_path / str(index % 2) / f"{index:02d}.png", color=(index * 20, 0, 0))
+    dataset = data.from_directory(tmp_path)
+
+    def order(seed):
+        pipeline = dataset.to_tf_dataset(image_size=(2, 2), shuffle=True, seed=seed, cache=False)
+        return [round(value / 20) for value in _batches(pipeline)[0][:, 0, 0, 0].tolist()]
+
+    assert order(3) == order(3) != order(4)
+    assert sorted(order(3)) == list(range(12))
+
+
 def test_file_broken_after_loading_is_dropped_not_fatal(wide_red):
     Path(wide_red.files[0]).write_bytes(b"no longer an image")
     images, labels = _batches(wide_red.to_tf_dataset(image_size=(4, 4)))
