@@ -264,7 +264,7 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
         if self.cache_dir is None:
             return self._run(batches, count)
         key = self._cache_key(X, batches)
-        path = Path(self.cache_dir) / f"{key['digest']}.npy"
+        path = Path(self.cache_dir).expanduser() / f"{key['digest']}.npy"
         if path.exists():
             return np.load(path, mmap_mode="r")
         features = self._run(batches, count)
