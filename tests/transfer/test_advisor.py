@@ -10,7 +10,7 @@ from transfer.advisor import (
     probe_layers,
     recommend,
 )
-from transfer.datasets import digits, texture_patches
+from transfer.datasets import digits, fashion_mnist_subset, texture_patches
 from transfer.features import FeatureExtractor
 from transfer.probes import LinearProbe
 
@@ -143,3 +143,37 @@ def test_imagenet_features_beat_raw_pixels_on_textures():
     table = probe_layers("efficientnet_lite0", train, val, image_size=IMAGE_SIZE, C=TEXTURE_C)
     best = table["accuracy"].max()
     assert best >= raw_accuracy + 0.20, (raw_accuracy, table)
+
+
+@pytest.mark.slow
+def test_imagenet_features_on_fashion_mnist_with_50_images_per_class():
+    """[B2]'s second real dataset: the embedded Fashion-MNIST subset, 50 training images per
+    class. Measured at 64x64 (seed 0): raw pixels 71.3%, block5c_add 82.8% (the best tap)."""
+    data = fashion_mnist_subset(channels=3)
+    rng = np.random.default_rng(0)
+    index = np.concatenate(
+        [
+            rng.choice(np.flatnonzero(data.y_train == label), 50, replace=False)
+            for label in range(10)
+        ]
+    )
+    x_train, y_train = data.x_train[index], data.y_train[index]
+    raw = LinearProbe("linear_svm", C=0.1, calibrate=False, random_state=0).fit(
+        x_train[..., 0].reshape(len(x_train), -1).astype(np.float32), y_train
+    )
+    raw_accuracy = raw.score(
+        data.x_test[..., 0].reshape(len(data.x_test), -1).astype(np.float32), data.y_test
+    )
+    table = probe_layers(
+        "efficientnet_lite0",
+        (x_train, y_train),
+        (data.x_test, data.y_test),
+        image_size=IMAGE_SIZE,
+        C=0.1,
+    )
+    best = table.loc[table["accuracy"].idxmax()]
+    assert best["layer"] == "block5c_add", table
+    assert best["accuracy"] >= 0.78 and best["accuracy"] >= raw_accuracy + 0.08, (
+        raw_accuracy,
+        table,
+    )
