@@ -149,7 +149,7 @@ def alexnet(*, dropout: float = 0.5) -> Architecture:
     # torchvision's IMAGENET1K_V1 (acc@1 from its weights metadata).
     weights=[
         torchvision_weights(
-            url="https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
+            file="alexnet-owt-7be5be79.pth",
             converter="alexnet",
             top1=56.522,
         )

@@ -217,7 +217,7 @@ _TAPS = [
     # torchvision's IMAGENET1K_V1, trained with transform_input=True (acc@1 from its metadata).
     weights=[
         torchvision_weights(
-            url="https://download.pytorch.org/models/googlenet-1378be20.pth",
+            file="googlenet-1378be20.pth",
             converter="googlenet",
             top1=69.778,
             preprocessing=TORCH_INCEPTION,

@@ -540,7 +540,7 @@ _SZEGEDY_2016: dict[str, Any] = {
             options={"variant": "keras"},
         ),
         torchvision_weights(
-            url="https://download.pytorch.org/models/inception_v3_google-0cc3c7bd.pth",
+            file="inception_v3_google-0cc3c7bd.pth",
             converter="inception_v3",
             top1=77.294,
             tag="imagenet_torchvision",

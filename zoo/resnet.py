@@ -279,7 +279,7 @@ def _v1_weights(depth: int) -> tuple[WeightsSpec, ...]:
     digest, top1 = _TORCHVISION[depth]
     keras_sets = (_keras_weights(depth, v2=False),) if depth in _KERAS_V1 else ()
     torchvision_set = torchvision_weights(
-        url=f"https://download.pytorch.org/models/resnet{depth}-{digest}.pth",
+        file=f"resnet{depth}-{digest}.pth",
         converter=f"resnet{depth}",
         top1=top1,
         tag="imagenet_torchvision" if keras_sets else "imagenet",

@@ -116,7 +116,7 @@ def _register(
     depth = sum(isinstance(item, int) for item in VGG_CONFIGS[config]) + 3
     digest, top1 = torchvision
     torchvision_set = torchvision_weights(
-        url=f"https://download.pytorch.org/models/{name}-{digest}.pth",
+        file=f"{name}-{digest}.pth",
         converter=name,
         top1=top1,
         tag="imagenet" if keras_set is None else "imagenet_torchvision",

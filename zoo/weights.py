@@ -141,12 +141,13 @@ def keras_applications_weights(
     )
 
 
+_TORCHVISION_URL = "https://download.pytorch.org/models/"
 _TORCHVISION_FILE = re.compile(r"[\w.-]+-(?P<prefix>[0-9a-f]{8,64})\.pth")
 
 
 def torchvision_weights(
     *,
-    url: str,
+    file: str,
     converter: str,
     top1: float,
     tag: str = "imagenet",
@@ -160,7 +161,8 @@ def torchvision_weights(
     (``resnet50-0676ba61.pth``); that prefix is what a download is verified against.
 
     Args:
-        url: The checkpoint's URL (``https://download.pytorch.org/models/...``).
+        file: The checkpoint's file name under torchvision's download URL
+            (``https://download.pytorch.org/models/<file>``).
         converter: The `zoo.convert.TORCH_SPECS` entry for the network.
         top1: ImageNet top-1 accuracy (%) in torchvision's weights metadata (``acc@1``).
         tag: The weights tag.
@@ -177,23 +179,22 @@ def torchvision_weights(
 
     Example:
         >>> spec = torchvision_weights(
-        ...     url="https://download.pytorch.org/models/resnet18-f37072fd.pth",
+        ...     file="resnet18-f37072fd.pth",
         ...     converter="resnet18",
         ...     top1=69.758,
         ... )
         >>> spec.sha256_prefix
         'f37072fd'
     """
-    file = url.rpartition("/")[2]
     match = _TORCHVISION_FILE.fullmatch(file)
     if match is None:
-        raise ValueError(f"{url} does not end with <name>-<sha256 prefix>.pth")
+        raise ValueError(f"torchvision file {file!r} is not named <name>-<sha256 prefix>.pth")
     return WeightsSpec(
         tag=tag,
         classes=1000,
         input_shape=input_shape,
         file=file,
-        url=url,
+        url=_TORCHVISION_URL + file,
         sha256_prefix=match["prefix"],
         source="torchvision",
         licence="BSD-3-Clause",
