@@ -29,7 +29,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
-from transfer.features import _EPS, GEM_P, FeatureExtractor
+from transfer.features import GEM_EPS, GEM_P, FeatureExtractor, generalized_mean
 from transfer.probes import LinearProbe
 
 __all__ = ["EXPORTABLE_POOLINGS", "GeMPooling2D", "SigmoidCalibration", "export_probe"]
@@ -57,7 +57,7 @@ class GeMPooling2D(keras.layers.Layer):
         [[2.0, 2.0, 2.0]]
     """
 
-    def __init__(self, *, p: float = GEM_P, eps: float = _EPS, **kwargs: Any) -> None:
+    def __init__(self, *, p: float = GEM_P, eps: float = GEM_EPS, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if not p > 0:
             raise ValueError(f"p={p!r} must be positive")
@@ -68,8 +68,7 @@ class GeMPooling2D(keras.layers.Layer):
 
     def call(self, inputs: Any) -> Any:
         """Pools ``(batch, height, width, channels)`` maps to ``(batch, channels)``."""
-        powers = keras.ops.power(keras.ops.maximum(inputs, self.eps), self.p)
-        return keras.ops.power(keras.ops.mean(powers, axis=(1, 2)), 1.0 / self.p)
+        return generalized_mean(inputs, p=self.p, eps=self.eps)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         """``(batch, channels)``."""

@@ -42,10 +42,20 @@ from sklearn.base import BaseEstimator, TransformerMixin
 import zoo
 from transfer.data import ImageDataset
 
-__all__ = ["POOLINGS", "FeatureExtractor", "pool_features", "rmac_regions"]
+__all__ = [
+    "GEM_EPS",
+    "GEM_P",
+    "POOLINGS",
+    "FeatureExtractor",
+    "generalized_mean",
+    "pool_features",
+    "rmac_regions",
+]
 
 POOLINGS = ("avg", "max", "gem", "rmac", None)
 GEM_P = 3.0
+# Activations are clamped from below to this before GeM's power.
+GEM_EPS = 1e-6
 RMAC_LEVELS = 3
 _EPS = 1e-6
 # Bumped when the stored layout or the pooling arithmetic changes, to invalidate old files.
@@ -106,6 +116,21 @@ def _l2_normalize(x: Any) -> Any:
     return x / (keras.ops.sqrt(keras.ops.sum(x * x, axis=-1, keepdims=True)) + _EPS)
 
 
+def generalized_mean(maps: Any, *, p: float = GEM_P, eps: float = GEM_EPS) -> Any:
+    """GeM pooling of ``(batch, height, width, channels)`` maps to ``(batch, channels)``.
+
+    ``mean(max(x, eps) ** p) ** (1 / p)`` per channel (Radenović, Tolias and Chum, TPAMI 2018,
+    arXiv:1711.02512); the one formula behind `pool_features`'s ``"gem"`` and
+    `transfer.export.GeMPooling2D`.
+
+    Example:
+        >>> tuple(generalized_mean(np.full((1, 2, 2, 3), 2.0, "float32"), p=1.0).shape)
+        (1, 3)
+    """
+    powers = keras.ops.power(keras.ops.maximum(maps, eps), p)
+    return keras.ops.power(keras.ops.mean(powers, axis=(1, 2)), 1.0 / p)
+
+
 def pool_features(maps: Any, pooling: str | None) -> np.ndarray:
     """Pools a batch of activations to one float32 vector per example.
 
@@ -140,8 +165,7 @@ def pool_features(maps: Any, pooling: str | None) -> np.ndarray:
     elif pooling == "max":
         pooled = keras.ops.max(x, axis=(1, 2))
     elif pooling == "gem":
-        cubes = keras.ops.power(keras.ops.maximum(x, _EPS), GEM_P)
-        pooled = keras.ops.power(keras.ops.mean(cubes, axis=(1, 2)), 1.0 / GEM_P)
+        pooled = generalized_mean(x)
     else:
         total = 0.0
         for top, left, side in rmac_regions(x.shape[1], x.shape[2]):
