@@ -235,7 +235,8 @@ def preprocess_input(images: Any) -> Any:
         >>> preprocess_input(np.array([127.0, 255.0]))
         array([0., 1.])
     """
-    return (images - 127.0) / 128.0
+    # TF_LITE's mean and std are the same for the three channels, so any shape broadcasts.
+    return (images - TF_LITE.mean[0]) / TF_LITE.std[0]
 
 
 def block_names(stages: tuple[MBConvStage, ...]) -> list[str]:
