@@ -1,4 +1,6 @@
 import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -296,6 +298,68 @@ def test_two_threads_filling_the_cache(model, images, tmp_path):
     (cached,) = tmp_path.glob("*.npy")
     np.testing.assert_array_equal(np.load(cached), results[0])
     assert not list(tmp_path.glob(".tmp-*"))
+
+
+FILL_SCRIPT = """
+import sys, time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from transfer.features import FeatureExtractor
+
+cache, work, index = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+init = keras.initializers.GlorotUniform(seed=0)
+inputs = keras.Input((None, None, 3), name="input")
+x = keras.layers.Conv2D(6, 3, padding="same", kernel_initializer=init, name="conv")(inputs)
+model = keras.Model(inputs, x, name="tiny")
+images = np.random.default_rng(0).integers(0, 256, (10, 8, 8, 3), dtype=np.uint8)
+run = FeatureExtractor._run
+
+
+def slow_run(self, batches, count):
+    # Both processes are past their cache lookup before either writes: a real concurrent fill.
+    (work / f"ran-{index}").touch()
+    features = run(self, batches, count)
+    deadline = time.monotonic() + 60
+    while len(list(work.glob("ran-*"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return features
+
+
+FeatureExtractor._run = slow_run
+(work / f"ready-{index}").touch()
+while len(list(work.glob("ready-*"))) < 2:
+    time.sleep(0.01)
+extractor = FeatureExtractor(model, layers="conv", cache_dir=cache, progress=False)
+np.save(work / f"features-{index}.npy", np.asarray(extractor.transform(images)))
+"""
+
+
+def test_two_processes_filling_the_cache(tmp_path):
+    cache, work = tmp_path / "cache", tmp_path / "work"
+    work.mkdir()
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", FILL_SCRIPT, str(cache), str(work), str(index)],
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for index in range(2)
+    ]
+    for process in processes:
+        _, stderr = process.communicate(timeout=240)
+        assert process.returncode == 0, stderr
+    assert sorted(path.name for path in work.glob("ran-*")) == ["ran-0", "ran-1"]
+    first, second = (np.load(work / f"features-{index}.npy") for index in range(2))
+    np.testing.assert_array_equal(first, second)
+    (cached,) = cache.glob("*.npy")
+    assert len(list(cache.glob("*.json"))) == 1 and not list(cache.glob(".tmp-*"))
+    np.testing.assert_array_equal(np.load(cached), first)
 
 
 def test_failed_write_leaves_no_file(model, images, tmp_path, monkeypatch):
