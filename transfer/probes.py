@@ -48,6 +48,12 @@ NORMALIZERS = ("standard", "l2", None)
 # lies between 0.01 and 10.
 DEFAULT_C_GRID = (0.001, 0.01, 0.1, 1.0, 10.0, 100.0)
 _SVMS = ("linear_svm", "rbf_svm")
+# LinearSVC solves the primal only with 10x more samples than features. scikit-learn's "auto"
+# switches at 1x, where liblinear's primal solver crawls on dense CNN features: measured on 1,600
+# Fashion-MNIST images (C=0.1, standardised), 1280-d EfficientNet-Lite0 features took 110 s in
+# the primal and 4.7 s in the dual, 784 raw pixels 27.4 s and 6.5 s; at 112-d the primal is
+# faster (0.16 s against 0.21 s). Same accuracy either way.
+_PRIMAL_SAMPLES_PER_FEATURE = 10
 _LINEAR = ("logreg", "linear_svm", "sgd")
 
 
@@ -205,7 +211,12 @@ class LinearProbe(ClassifierMixin, BaseEstimator):
         if self.classifier == "logreg":
             model = LogisticRegression(C=c, max_iter=1000)
         elif self.classifier == "linear_svm":
-            model = LinearSVC(C=c, max_iter=10000, random_state=seed)
+            model = LinearSVC(
+                C=c,
+                dual=n_samples < _PRIMAL_SAMPLES_PER_FEATURE * self.n_features_in_,
+                max_iter=10000,
+                random_state=seed,
+            )
         elif self.classifier == "rbf_svm":
             model = SVC(C=c, kernel="rbf", gamma="scale", random_state=seed)
         else:
