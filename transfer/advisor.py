@@ -32,13 +32,16 @@ from typing import Any
 import keras
 import numpy as np
 import pandas as pd
+import tensorflow as tf
 
 import zoo
+from transfer.data import ImageDataset
 from transfer.features import FeatureExtractor
 from transfer.probes import LinearProbe
 
 __all__ = [
     "FINE_TUNE_LR_FACTOR",
+    "SIMILARITY_MARGIN",
     "SMALL_IMAGES_PER_CLASS",
     "STRATEGIES",
     "Recommendation",
@@ -54,6 +57,10 @@ SMALL_IMAGES_PER_CLASS = 1000
 # CS231n: fine-tuned weights get a smaller learning rate than the new classifier; the usual choice
 # is a tenth of the rate the network was originally trained with.
 FINE_TUNE_LR_FACTOR = 0.1
+# Empirical mode: the data count as similar to ImageNet when the deepest tap's probe is within
+# this much validation accuracy of the best tap's. Deep features are the most specific to the
+# original task (Yosinski et al., 2014), so they come out on top only on data like ImageNet's.
+SIMILARITY_MARGIN = 0.01
 STRATEGIES = ("linear_classifier", "svm_earlier_layer", "fine_tune_top", "fine_tune_all")
 
 
@@ -70,6 +77,8 @@ class Recommendation:
             fine-tuned weights, or None when the network stays frozen.
         learning_rate: The learning-rate advice in words.
         reason: Why this strategy, for the given data.
+        table: In the empirical mode (`recommend` given `train` and `val`), the `probe_layers`
+            table the advice rests on; None for the rule of thumb alone.
     """
 
     strategy: str
@@ -77,63 +86,33 @@ class Recommendation:
     learning_rate_factor: float | None
     learning_rate: str
     reason: str
+    table: pd.DataFrame | None = dataclasses.field(default=None, compare=False, repr=False)
 
 
-def recommend(
-    *,
-    images_per_class: int,
-    similar_to_imagenet: bool,
-    model: str = "efficientnet_lite0",
-    small_threshold: int = SMALL_IMAGES_PER_CLASS,
-) -> Recommendation:
-    """The CS231n rule of thumb for transfer learning from an ImageNet network.
-
-    Small (``images_per_class < small_threshold``) and similar: a linear classifier on the
-    deepest features. Small and different: an SVM on the features of the tap before the
-    deepest one, which is less specific to ImageNet (Yosinski et al., NeurIPS 2014,
-    arXiv:1411.1792); `probe_layers` finds the best depth empirically. Large and similar:
-    fine-tune the last stage (from the second-deepest tap up) with the learning rate divided
-    by 10. Large and different: fine-tune all layers with the learning rate divided by 10.
-
-    Args:
-        images_per_class: Training images per class (the smallest class for an unbalanced set).
-        similar_to_imagenet: Whether the images look like ImageNet's (natural photographs of
-            objects) rather than, say, medical scans, textures or drawings.
-        model: A zoo model name, whose registry feature taps name the layers.
-        small_threshold: Images per class from which a dataset counts as large;
-            `SMALL_IMAGES_PER_CLASS` by default (ImageNet's ~1,000 images per class).
-
-    Returns:
-        The `Recommendation`.
-
-    Raises:
-        ValueError: If `images_per_class` or `small_threshold` is not a positive int, or
-            `model` is not a registered name.
-        TypeError: If `similar_to_imagenet` is not a bool.
-
-    Example:
-        >>> advice = recommend(images_per_class=5000, similar_to_imagenet=True)
-        >>> advice.strategy, advice.layers, advice.learning_rate_factor
-        ('fine_tune_top', ('block5c_add', 'top_activation'), 0.1)
-    """
+def _check_rule_inputs(images_per_class: Any, small_threshold: Any, model: Any) -> None:
     for name, value in (
         ("images_per_class", images_per_class),
         ("small_threshold", small_threshold),
     ):
+        if value is None and name == "images_per_class":  # Measured in the empirical mode.
+            continue
         if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
             raise ValueError(f"{name}={value!r} must be a positive int")
-    if not isinstance(similar_to_imagenet, bool | np.bool_):
-        raise TypeError(f"similar_to_imagenet={similar_to_imagenet!r} must be a bool")
-    if model not in zoo.list_models():
+    if not isinstance(model, str) or model not in zoo.list_models():
         raise ValueError(f"model={model!r} is not a registered zoo model; see zoo.list_models()")
-    taps = tuple(tap.layer for tap in zoo.model_info(model).feature_taps)
+
+
+def _rule(
+    images_per_class: int, similar: bool, taps: tuple[str, ...], small_threshold: int
+) -> Recommendation:
+    """The 2x2 rule for taps ``taps`` (shallow to deep)."""
     small = images_per_class < small_threshold
     size = (
         f"{images_per_class} images per class is {'fewer' if small else 'no fewer'} than "
         f"{small_threshold}"
     )
     tuned = f"{FINE_TUNE_LR_FACTOR:g} x the original learning rate for the pretrained layers"
-    if small and similar_to_imagenet:
+    if small and similar:
         return Recommendation(
             "linear_classifier",
             taps[-1:],
@@ -153,7 +132,7 @@ def recommend(
             "specifics the deepest layer encodes, so train an SVM on the more generic features "
             "of an earlier layer (compare the depths with probe_layers).",
         )
-    if similar_to_imagenet:
+    if similar:
         return Recommendation(
             "fine_tune_top",
             taps[-2:],
@@ -174,9 +153,170 @@ def recommend(
     )
 
 
+def recommend(
+    *,
+    images_per_class: int | None = None,
+    similar_to_imagenet: bool | None = None,
+    model: str = "efficientnet_lite0",
+    small_threshold: int = SMALL_IMAGES_PER_CLASS,
+    train: Any = None,
+    val: Any = None,
+    weights: str | os.PathLike | None = "imagenet",
+    image_size: tuple[int, int] | None = None,
+    batch_size: int = 32,
+    cache_dir: str | os.PathLike | None = None,
+    classifier: str = "linear_svm",
+    C: float | Sequence[float] | None = None,  # noqa: N803 (scikit-learn's name)
+) -> Recommendation:
+    """Which transfer strategy, layers and learning rate to use: by rule, or measured.
+
+    **Rule of thumb** (`images_per_class` and `similar_to_imagenet` given; CS231n). Small
+    (``images_per_class < small_threshold``) and similar: a linear classifier on the deepest
+    features. Small and different: an SVM on the features of the tap before the deepest one,
+    which is less specific to ImageNet (Yosinski et al., NeurIPS 2014, arXiv:1411.1792). Large
+    and similar: fine-tune the last stage (from the second-deepest tap up) with the learning
+    rate divided by 10. Large and different: fine-tune all layers with the learning rate
+    divided by 10.
+
+    **Empirical mode** (`train` and `val` given): `probe_layers` fits a quick linear probe on
+    every feature tap of `model` and scores it on `val`; the table is returned as
+    `Recommendation.table`. What was not given is measured: `images_per_class` is the
+    smallest class of `train`, and the data count as similar to ImageNet when the deepest
+    tap is within `SIMILARITY_MARGIN` of the best tap's accuracy (deep features win only on
+    data like the network's own). The classifier strategies then take the best tap, not the
+    rule's, and the reason quotes the accuracies.
+
+    Args:
+        images_per_class: Training images per class (the smallest class for an unbalanced
+            set). Required without `train`; with it, None measures it.
+        similar_to_imagenet: Whether the images look like ImageNet's (natural photographs of
+            objects) rather than, say, medical scans, textures or drawings. Required without
+            `train`; with it, None infers it from the probes.
+        model: A zoo model name, whose registry feature taps name the layers.
+        small_threshold: Images per class from which a dataset counts as large;
+            `SMALL_IMAGES_PER_CLASS` by default (ImageNet's ~1,000 images per class).
+        train: Training data for the empirical mode, in any form `probe_layers` takes.
+        val: Validation data for the empirical mode, in any form `probe_layers` takes.
+        weights: Weights of `model` for the probes (see `FeatureExtractor`).
+        image_size: ``(height, width)`` the probes read the images at; None keeps arrays as
+            they are and reads an `ImageDataset` at the model's size.
+        batch_size: Images per forward pass of the probes.
+        cache_dir: Feature cache folder for the probes (see `FeatureExtractor`).
+        classifier: The probes' `LinearProbe` classifier.
+        C: The probes' C: a value, a list to search by cross-validation, or None for
+            `LinearProbe`'s default grid.
+
+    Returns:
+        The `Recommendation`.
+
+    Raises:
+        ValueError: If `images_per_class` or `small_threshold` is not a positive int, `model`
+            is not a registered name, or the rule's inputs are missing without `train` and
+            `val`; `probe_layers`' errors in the empirical mode.
+        TypeError: If `similar_to_imagenet` is not a bool.
+
+    Example:
+        >>> advice = recommend(images_per_class=5000, similar_to_imagenet=True)
+        >>> advice.strategy, advice.layers, advice.learning_rate_factor
+        ('fine_tune_top', ('block5c_add', 'top_activation'), 0.1)
+        >>> from transfer import datasets
+        >>> data = datasets.fashion_mnist_subset(channels=3)
+        >>> advice = recommend(train=(data.x_train, data.y_train),
+        ...                    val=(data.x_test, data.y_test), image_size=(64, 64))
+        >>> advice.strategy, advice.layers  # doctest: +SKIP
+        ('svm_earlier_layer', ('block5c_add',))
+    """
+    if similar_to_imagenet is not None and not isinstance(similar_to_imagenet, bool | np.bool_):
+        raise TypeError(f"similar_to_imagenet={similar_to_imagenet!r} must be a bool")
+    if (train is None) != (val is None):
+        raise ValueError("the empirical mode needs both train and val")
+    if train is None:
+        if images_per_class is None or similar_to_imagenet is None:
+            raise ValueError(
+                "pass images_per_class and similar_to_imagenet for the rule of thumb, or "
+                "train and val to measure them"
+            )
+        _check_rule_inputs(images_per_class, small_threshold, model)
+        taps = tuple(tap.layer for tap in zoo.model_info(model).feature_taps)
+        return _rule(images_per_class, bool(similar_to_imagenet), taps, small_threshold)
+
+    _check_rule_inputs(images_per_class, small_threshold, model)
+    taps = tuple(tap.layer for tap in zoo.model_info(model).feature_taps)
+    train, val = _probe_input(train, "train"), _probe_input(val, "val")
+    if images_per_class is None:
+        images_per_class = int(np.unique(train[1], return_counts=True)[1].min())
+    table = _probe_layers(
+        model,
+        train,
+        val,
+        layers=taps,
+        classifier=classifier,
+        C=C,
+        weights=weights,
+        pooling="avg",
+        image_size=image_size,
+        batch_size=batch_size,
+        cache_dir=cache_dir,
+        random_state=0,
+    )
+    best = table.loc[table["accuracy"].idxmax()]
+    deepest = table.iloc[-1]
+    measured = (
+        f"Measured ({classifier} probes, validation accuracy): best {best['layer']} "
+        f"{best['accuracy']:.1%}, deepest {deepest['layer']} {deepest['accuracy']:.1%}"
+    )
+    if similar_to_imagenet is None:
+        gap = float(best["accuracy"] - deepest["accuracy"])
+        similar_to_imagenet = gap <= SIMILARITY_MARGIN
+        measured += (
+            f"; the deepest tap trails the best by {100 * gap:.1f} points ("
+            f"{'within' if similar_to_imagenet else 'beyond'} the {100 * SIMILARITY_MARGIN:g}"
+            "-point margin): ImageNet's most specific features "
+            + (
+                "lose nothing here, so the data count as similar"
+                if similar_to_imagenet
+                else "fit these data worse than earlier ones, so the data count as different"
+            )
+        )
+    advice = _rule(images_per_class, bool(similar_to_imagenet), taps, small_threshold)
+    layers = (str(best["layer"]),) if advice.learning_rate_factor is None else advice.layers
+    return dataclasses.replace(
+        advice, layers=layers, reason=f"{advice.reason} {measured}.", table=table
+    )
+
+
+def _probe_input(data: Any, what: str) -> tuple[Any, np.ndarray]:
+    """`probe_layers`' input as what `FeatureExtractor` reads, and the labels as an array."""
+    if isinstance(data, ImageDataset):
+        if data.multi_label:
+            raise ValueError(f"{what} has multi-hot labels; linear probes need one class each")
+        return data, np.asarray(data.labels)
+    if isinstance(data, tf.data.Dataset):
+        spec = data.element_spec
+        if not isinstance(spec, tuple) or len(spec) != 2:
+            raise ValueError(f"{what} must be a dataset of (images, labels), got {spec}")
+        batched = spec[0].shape.rank == 4
+        if spec[0].shape.rank not in (3, 4) or spec[1].shape.rank != int(batched):
+            raise ValueError(
+                f"{what} must give images (h, w, c) with a class index, or batches of them, "
+                f"got {spec}"
+            )
+        # One pass into memory: a dataset that reshuffles would pair features and labels wrongly
+        # if it were read twice.
+        pairs = list(data.as_numpy_iterator())
+        if not pairs:
+            raise ValueError(f"{what} is empty")
+        stack = np.concatenate if batched else np.stack
+        return stack([x for x, _ in pairs]), stack([y for _, y in pairs])
+    return _split_arrays(data, what)
+
+
 def _split_arrays(data: Any, what: str) -> tuple[np.ndarray, np.ndarray]:
     if not isinstance(data, tuple | list) or len(data) != 2:
-        raise ValueError(f"{what} must be an (images, labels) pair, got {type(data).__name__}")
+        raise ValueError(
+            f"{what} must be an (images, labels) pair, an ImageDataset or a tf.data.Dataset "
+            f"of (images, labels), got {type(data).__name__}"
+        )
     images, labels = np.asarray(data[0]), np.asarray(data[1])
     if images.ndim != 4 or len(images) != len(labels):
         raise ValueError(
@@ -205,8 +345,8 @@ def _feature_dims(extractor: keras.Model, layers: Sequence[str], pooling: str | 
 
 def probe_layers(
     model: str | keras.Model,
-    train: tuple[np.ndarray, np.ndarray],
-    val: tuple[np.ndarray, np.ndarray],
+    train: Any,
+    val: Any,
     *,
     layers: Sequence[str] | None = None,
     classifier: str = "linear_svm",
@@ -227,8 +367,11 @@ def probe_layers(
 
     Args:
         model: A zoo model name or a `keras.Model` taking images in [0, 255].
-        train: ``(images, labels)``: ``(n, height, width, channels)`` pixels in [0, 255].
-        val: ``(images, labels)`` to score on.
+        train: The training split: an ``(images, labels)`` pair of an ``(n, height, width,
+            channels)`` array of pixels in [0, 255] and ``n`` class indices; an `ImageDataset`
+            (single-label); or a `tf.data.Dataset` of ``(images, labels)``, batched or not,
+            which is read once into memory.
+        val: The split to score on, in the same forms.
         layers: Layer names; None takes all the registered feature taps of a named model.
         classifier: A `LinearProbe` classifier (see `transfer.probes.CLASSIFIERS`).
         C: `LinearProbe`'s C: a value, a list to search by cross-validation, or None for its
@@ -246,8 +389,8 @@ def probe_layers(
         ``table.attrs["extract_seconds"]`` holds the time spent running the network.
 
     Raises:
-        ValueError: For malformed splits, no layers for a model instance, or unknown layer
-            names (the message lists the valid ones).
+        ValueError: For malformed splits, multi-hot labels, no layers for a model instance, or
+            unknown layer names (the message lists the valid ones).
 
     Example:
         >>> from transfer import datasets
@@ -257,8 +400,39 @@ def probe_layers(
         >>> list(table.columns)  # doctest: +SKIP
         ['layer', 'accuracy', 'feature_dim', 'seconds']
     """
-    x_train, y_train = _split_arrays(train, "train")
-    x_val, y_val = _split_arrays(val, "val")
+    return _probe_layers(
+        model,
+        _probe_input(train, "train"),
+        _probe_input(val, "val"),
+        layers=layers,
+        classifier=classifier,
+        C=C,
+        weights=weights,
+        pooling=pooling,
+        image_size=image_size,
+        batch_size=batch_size,
+        cache_dir=cache_dir,
+        random_state=random_state,
+    )
+
+
+def _probe_layers(
+    model: str | keras.Model,
+    train: tuple[Any, np.ndarray],
+    val: tuple[Any, np.ndarray],
+    *,
+    layers: Sequence[str] | None,
+    classifier: str,
+    C: float | Sequence[float] | None,  # noqa: N803 (scikit-learn's name)
+    weights: str | os.PathLike | None,
+    pooling: str | None,
+    image_size: tuple[int, int] | None,
+    batch_size: int,
+    cache_dir: str | os.PathLike | None,
+    random_state: int | None,
+) -> pd.DataFrame:
+    """`probe_layers` on inputs `_probe_input` has checked."""
+    (x_train, y_train), (x_val, y_val) = train, val
     if layers is None:
         if not isinstance(model, str):
             raise ValueError("layers must be given for a keras.Model; only zoo names have taps")

@@ -1,10 +1,15 @@
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
+import tensorflow as tf
 
 import zoo
+from transfer import advisor, data
 from transfer.advisor import (
     FINE_TUNE_LR_FACTOR,
+    SIMILARITY_MARGIN,
     SMALL_IMAGES_PER_CLASS,
     plot_layer_accuracy,
     probe_layers,
@@ -116,6 +121,124 @@ def test_probe_layers_errors(small_digits):
         probe_layers(model, train, val)
 
 
+def test_probe_layers_reads_image_datasets_and_tf_data(small_digits):
+    (x_train, y_train), (x_val, y_val) = small_digits
+    model = zoo.lenet5(weights=None)
+    options = {"layers": ["s4", "c5"], "C": 1.0}
+    expected = probe_layers(model, (x_train, y_train), (x_val, y_val), **options)
+    as_images = probe_layers(
+        model, data.from_arrays(x_train, y_train), data.from_arrays(x_val, y_val), **options
+    )
+    # Unbatched training pairs, batched validation pairs.
+    as_tf_data = probe_layers(
+        model,
+        tf.data.Dataset.from_tensor_slices((x_train, y_train)),
+        tf.data.Dataset.from_tensor_slices((x_val, y_val)).batch(64),
+        **options,
+    )
+    for table in (as_images, as_tf_data):
+        np.testing.assert_allclose(table["accuracy"], expected["accuracy"])
+
+
+def test_probe_layers_input_errors(small_digits):
+    (x_train, y_train), val = small_digits
+    single = data.from_arrays(x_train[:4], [0, 1, 0, 1])
+    multi_hot = dataclasses.replace(single, labels=np.eye(2, dtype=np.uint8)[single.labels])
+    with pytest.raises(ValueError, match="train has multi-hot labels"):
+        probe_layers("lenet5", multi_hot, val, weights=None)
+    images_only = tf.data.Dataset.from_tensor_slices(x_train)
+    with pytest.raises(ValueError, match=r"train must be a dataset of \(images, labels\)"):
+        probe_layers("lenet5", images_only, val, weights=None)
+    one_hot = tf.data.Dataset.from_tensor_slices((x_train, np.eye(10)[y_train]))
+    with pytest.raises(ValueError, match="with a class index"):
+        probe_layers("lenet5", one_hot, val, weights=None)
+    with pytest.raises(ValueError, match="val is empty"):
+        probe_layers("lenet5", (x_train, y_train), images_only.take(0).map(lambda x: (x, 0)))
+
+
+def fake_table(accuracies, model="efficientnet_lite0"):
+    taps = [tap.layer for tap in zoo.model_info(model).feature_taps]
+    return pd.DataFrame({"layer": taps[-len(accuracies) :], "accuracy": accuracies})
+
+
+@pytest.mark.parametrize(
+    ("accuracies", "images_per_class", "strategy", "layer"),
+    [
+        # The deepest tap within the margin of the best: similar, the best tap takes the probe.
+        ([0.5, 0.8, 0.9, 0.9 - SIMILARITY_MARGIN / 2], None, "linear_classifier", -2),
+        ([0.5, 0.8, 0.85, 0.9], None, "linear_classifier", -1),
+        # The deepest tap behind: different; the SVM goes on the best tap, not the rule's.
+        ([0.5, 0.9, 0.8, 0.7], None, "svm_earlier_layer", -3),
+        ([0.5, 0.9, 0.8, 0.7], 5000, "fine_tune_all", None),
+        ([0.5, 0.8, 0.85, 0.9], 5000, "fine_tune_top", None),
+    ],
+)
+def test_recommend_empirical_mode(monkeypatch, accuracies, images_per_class, strategy, layer):
+    table = fake_table(accuracies)
+    calls = []
+
+    def probe(model, train, val, **options):
+        calls.append((model, train, val, options))
+        return table
+
+    monkeypatch.setattr(advisor, "_probe_layers", probe)
+    images = np.zeros((7, 8, 8, 3), np.uint8)
+    labels = np.array([0, 0, 0, 1, 1, 2, 2])
+    advice = recommend(
+        train=(images, labels),
+        val=(images, labels),
+        images_per_class=images_per_class,
+        image_size=(64, 64),
+        C=0.1,
+    )
+    assert advice.strategy == strategy and advice.table is table
+    model, _, _, options = calls[0]
+    assert model == "efficientnet_lite0" and options["layers"] == LITE0_TAPS
+    assert options["image_size"] == (64, 64) and options["C"] == 0.1
+    if layer is None:  # Fine-tuning: the rule's stages.
+        rule = recommend(images_per_class=5000, similar_to_imagenet=strategy == "fine_tune_top")
+        assert advice.layers == rule.layers
+    else:
+        assert advice.layers == (table["layer"].iloc[layer],)
+        assert "2 images per class" in advice.reason  # The smallest class, measured.
+    assert f"best {table.loc[table['accuracy'].idxmax(), 'layer']}" in advice.reason
+
+
+def test_recommend_empirical_mode_keeps_a_given_similarity(monkeypatch):
+    monkeypatch.setattr(advisor, "_probe_layers", lambda *a, **k: fake_table([0.9, 0.5]))
+    pair = (np.zeros((4, 8, 8, 3), np.uint8), np.array([0, 0, 1, 1]))
+    advice = recommend(train=pair, val=pair, similar_to_imagenet=True)
+    assert advice.strategy == "linear_classifier"
+    assert advice.layers == (LITE0_TAPS[-2],)  # The measured best, though the rule says deepest.
+    assert "count as" not in advice.reason
+
+
+def test_recommend_empirical_mode_runs_the_probes(small_digits):
+    train, val = small_digits
+    advice = recommend(train=train, val=val, model="lenet5", weights=None, C=1.0)
+    table = advice.table
+    assert table["layer"].tolist() == ["s2", "s4", "c5"]
+    best = table.loc[table["accuracy"].idxmax()]
+    assert advice.layers == (best["layer"],)
+    similar = table["accuracy"].iloc[-1] >= best["accuracy"] - SIMILARITY_MARGIN
+    assert advice.strategy == ("linear_classifier" if similar else "svm_earlier_layer")
+    smallest = np.bincount(train[1]).min()
+    assert f"{smallest} images per class" in advice.reason
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"train": "x"}, "needs both train and val"),
+        ({"images_per_class": 10}, "pass images_per_class and similar_to_imagenet"),
+        ({"similar_to_imagenet": True}, "or train and val to measure them"),
+    ],
+)
+def test_recommend_mode_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        recommend(**kwargs)
+
+
 def test_plot_layer_accuracy(tmp_path):
     table = pd.DataFrame({"layer": ["s2", "s4", "c5"], "accuracy": [0.4, 0.9, 0.7]})
     path = plot_layer_accuracy(table, tmp_path / "probe.png", title="digits")
@@ -140,9 +263,13 @@ def test_imagenet_features_beat_raw_pixels_on_textures():
     raw_accuracy = raw.score(
         data.x_test.reshape(len(data.x_test), -1).astype(np.float32), data.y_test
     )
-    table = probe_layers("efficientnet_lite0", train, val, image_size=IMAGE_SIZE, C=TEXTURE_C)
+    advice = recommend(train=train, val=val, image_size=IMAGE_SIZE, C=TEXTURE_C)
+    table = advice.table
     best = table["accuracy"].max()
     assert best >= raw_accuracy + 0.20, (raw_accuracy, table)
+    # Every tap from block2b_add up separates the textures (measured 99.7% to 100%): the
+    # advisor takes the best one, which the linear classifier strategy then uses.
+    assert advice.layers == (table.loc[table["accuracy"].idxmax(), "layer"],)
 
 
 @pytest.mark.slow
@@ -164,15 +291,13 @@ def test_imagenet_features_on_fashion_mnist_with_50_images_per_class():
     raw_accuracy = raw.score(
         data.x_test[..., 0].reshape(len(data.x_test), -1).astype(np.float32), data.y_test
     )
-    table = probe_layers(
-        "efficientnet_lite0",
-        (x_train, y_train),
-        (data.x_test, data.y_test),
-        image_size=IMAGE_SIZE,
-        C=0.1,
+    advice = recommend(
+        train=(x_train, y_train), val=(data.x_test, data.y_test), image_size=IMAGE_SIZE, C=0.1
     )
+    table = advice.table
     best = table.loc[table["accuracy"].idxmax()]
-    assert best["layer"] == "block5c_add", table
+    # The deepest tap trails (77.8%): small and different data, an SVM on an earlier layer.
+    assert advice.strategy == "svm_earlier_layer" and advice.layers == ("block5c_add",), table
     assert best["accuracy"] >= 0.78 and best["accuracy"] >= raw_accuracy + 0.08, (
         raw_accuracy,
         table,
