@@ -111,17 +111,18 @@ def run(
     f_train, f_test = extractor.fit_transform(x_train), extractor.transform(x_test)
     extract_seconds = time.perf_counter() - started
     width = int(extractor.extractor_.output[chosen].shape[-1])
-    candidates = [
-        ("raw pixels", x_train[..., 0].reshape(len(x_train), -1), x_test[..., 0], "pixels"),
-        (f"{MODEL} {deepest} (deepest)", f_train[:, width:], f_test[:, width:], deepest),
-        (f"{MODEL} {chosen} (advisor)", f_train[:, :width], f_test[:, :width], chosen),
-    ]
+    candidates = [("raw pixels", x_train[..., 0], x_test[..., 0], "pixels")]
+    if chosen != deepest:  # Otherwise the advisor's row is the deepest layer's.
+        candidates.append(
+            (f"{MODEL} {deepest} (deepest)", f_train[:, width:], f_test[:, width:], deepest)
+        )
+    candidates.append(
+        (f"{MODEL} {chosen} (advisor)", f_train[:, :width], f_test[:, :width], chosen)
+    )
     rows, probes = [], {}
     for method, train_features, test_features, key in candidates:
-        if key == deepest and chosen == deepest:
-            continue  # The advisor chose the deepest layer: one row, not two.
-        train_features = np.asarray(train_features, dtype=np.float32)
-        test_features = np.asarray(test_features, dtype=np.float32).reshape(len(y_test), -1)
+        train_features = np.asarray(train_features, np.float32).reshape(len(y_train), -1)
+        test_features = np.asarray(test_features, np.float32).reshape(len(y_test), -1)
         probe, seconds = _probe(train_features, y_train, seed=seed)
         probes[key] = probe
         rows.append(

@@ -222,7 +222,7 @@ def recommend(
         ('fine_tune_top', ('block5c_add', 'top_activation'), 0.1)
         >>> from transfer import datasets
         >>> data = datasets.fashion_mnist_subset(channels=3)
-        >>> advice = recommend(train=(data.x_train, data.y_train),
+        >>> advice = recommend(train=(data.x_train, data.y_train),  # doctest: +SKIP
         ...                    val=(data.x_test, data.y_test), image_size=(64, 64))
         >>> advice.strategy, advice.layers  # doctest: +SKIP
         ('svm_earlier_layer', ('block5c_add',))
