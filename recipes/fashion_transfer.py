@@ -33,6 +33,7 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 import zoo
+from recipes.digits_lenet import save_atomically
 from transfer import datasets, plot_layer_accuracy, recommend
 from transfer.export import export_probe
 from transfer.features import FeatureExtractor
@@ -139,9 +140,7 @@ def run(
     export_extractor = FeatureExtractor(MODEL, layers=chosen, image_size=IMAGE_SIZE)
     model = export_probe(export_extractor, probes[chosen], name="fashion_probe")
     model_path = out / "fashion_probe.keras"
-    partial = out / "fashion_probe.partial.keras"
-    model.save(partial)
-    os.replace(partial, model_path)
+    save_atomically(model, model_path)
     loaded = keras.saving.load_model(model_path, safe_mode=True)
     exported = np.asarray(loaded.predict(x_test, batch_size=64, verbose=0))
     expected = probes[chosen].predict_proba(np.asarray(f_test[:, :width], dtype=np.float32))
