@@ -231,18 +231,16 @@ def recommend(
         raise TypeError(f"similar_to_imagenet={similar_to_imagenet!r} must be a bool")
     if (train is None) != (val is None):
         raise ValueError("the empirical mode needs both train and val")
-    if train is None:
-        if images_per_class is None or similar_to_imagenet is None:
-            raise ValueError(
-                "pass images_per_class and similar_to_imagenet for the rule of thumb, or "
-                "train and val to measure them"
-            )
-        _check_rule_inputs(images_per_class, small_threshold, model)
-        taps = tuple(tap.layer for tap in zoo.model_info(model).feature_taps)
-        return _rule(images_per_class, bool(similar_to_imagenet), taps, small_threshold)
-
+    if train is None and (images_per_class is None or similar_to_imagenet is None):
+        raise ValueError(
+            "pass images_per_class and similar_to_imagenet for the rule of thumb, or "
+            "train and val to measure them"
+        )
     _check_rule_inputs(images_per_class, small_threshold, model)
     taps = tuple(tap.layer for tap in zoo.model_info(model).feature_taps)
+    if train is None:
+        return _rule(images_per_class, bool(similar_to_imagenet), taps, small_threshold)
+
     train, val = _probe_input(train, "train"), _probe_input(val, "val")
     if images_per_class is None:
         images_per_class = int(np.unique(train[1], return_counts=True)[1].min())
