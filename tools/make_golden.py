@@ -71,6 +71,17 @@ CASES = {
         (2, 107, 107, 3),
         7,
     ),
+    # Every other converter of a registered weights set (tests/zoo/test_convert.py requires one
+    # fixture per converter).
+    "vgg13": ("vgg13", {}, "vgg13", {}, (1, 224, 224, 3), 8),
+    "vgg13_bn": ("vgg13_bn", {}, "vgg13_bn", {}, (1, 224, 224, 3), 9),
+    "vgg16": ("vgg16", {}, "vgg16", {}, (1, 224, 224, 3), 10),
+    "vgg16_bn": ("vgg16_bn", {}, "vgg16_bn", {}, (1, 224, 224, 3), 11),
+    "vgg19": ("vgg19", {}, "vgg19", {}, (1, 224, 224, 3), 12),
+    "vgg19_bn": ("vgg19_bn", {}, "vgg19_bn", {}, (1, 224, 224, 3), 13),
+    "resnet34": ("resnet34", {}, "resnet34", {"variant": "torchvision"}, (2, 64, 64, 3), 14),
+    "resnet101": ("resnet101", {}, "resnet101", {"variant": "torchvision"}, (2, 64, 64, 3), 15),
+    "resnet152": ("resnet152", {}, "resnet152", {"variant": "torchvision"}, (2, 64, 64, 3), 16),
 }
 # Classifier weights and biases, rescaled so that the logits are O(1).
 HEADS = {"predictions": r"(fc|classifier\.6)\.", "aux1": r"aux1\.fc2\.", "aux2": r"aux2\.fc2\."}

@@ -14,8 +14,10 @@ from tests.zoo.torch_files import GOLDEN, draw, golden_input, load_fixture
 from zoo.convert import TORCH_SPECS, load_torch_weights
 
 CLASSES = 10
-# VGG's 133M weights take longer to draw and convert than the default tier allows.
-SLOW = {"vgg11", "vgg11_bn"}
+# VGG's 133M weights and ResNet-101/152's graphs take longer to draw, build and convert than the
+# default tier allows; resnet18/50 keep the ResNet rules in it.
+SLOW = {"vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn"}
+SLOW |= {"resnet101", "resnet152"}
 
 
 def build(fixture, **overrides):
