@@ -15,6 +15,7 @@ import keras
 from zoo.builder import Architecture, zoo_model
 from zoo.heads import fc_top
 from zoo.layers import LocalResponseNormalization
+from zoo.registry import TorchSpec
 from zoo.weights import torchvision_weights
 
 __all__ = ["ALEXNET_CONFIGS", "Stage", "alexnet", "alexnet_onetower", "zfnet"]
@@ -132,6 +133,10 @@ def alexnet(*, dropout: float = 0.5) -> Architecture:
     )
 
 
+# torchvision's AlexNet: (zoo conv number, index in its ``features`` Sequential).
+_TORCH_CONVS = tuple(enumerate((0, 3, 6, 8, 10), start=1))
+
+
 @zoo_model(
     paper="Krizhevsky, One weird trick for parallelizing convolutional neural networks",
     year=2014,
@@ -150,7 +155,18 @@ def alexnet(*, dropout: float = 0.5) -> Architecture:
     weights=[
         torchvision_weights(
             file="alexnet-owt-7be5be79.pth",
-            converter="alexnet",
+            converter=TorchSpec(
+                name="alexnet",
+                zoo_model="zoo.alexnet_onetower()",
+                # torchvision's ``features`` Sequential: conv N sits at index 0, 3, 6, 8, 10.
+                rename=(
+                    *((rf"features\.{index}", f"conv{n}") for n, index in _TORCH_CONVS),
+                    (r"classifier\.1", "fc6"),
+                    (r"classifier\.4", "fc7"),
+                    (r"classifier\.6", "predictions"),
+                ),
+                heads=(r"classifier\..*",),
+            ),
             top1=56.522,
         )
     ],

@@ -88,7 +88,8 @@ class Architecture:
 _CONTRACT_DOC = """\
     include_top: Whether to end with the classification top.
     weights: None (random initialisation), a registered weights tag ({tags}), or the
-        path of a weights file saved from this architecture.
+        path of a weights file saved from this architecture; a file of a registered set (by
+        its published hash) counts as that set's tag.
     input_tensor: Optional Keras tensor to use as the model's input.
     input_shape: ``(height, width, channels)``; defaults to {default} with the top and to
         ``(None, None, {channels})`` without it. Height and width must be at least {min_size}.
@@ -523,7 +524,8 @@ def build_model(
         tags = ", ".join(repr(s.tag) for s in info.weights if s.preprocessing) or "none"
         raise ValueError(
             f"include_preprocessing=True takes the preprocessing of registered weights, but "
-            f"{info.name} got weights={weights!r}; pass a weights tag ({tags})"
+            f"{info.name} got weights={weights!r}, which is neither a tag ({tags}) nor a file of "
+            "a registered set"
         )
     if spec is not None and include_top and classes != spec.classes:
         raise ValueError(

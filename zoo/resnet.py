@@ -24,7 +24,7 @@ from zoo.builder import Architecture, zoo_model
 from zoo.heads import pooled_top
 from zoo.layers import PadChannels
 from zoo.preprocessing import CAFFE, TF
-from zoo.registry import WeightsSpec
+from zoo.registry import TorchSpec, WeightsSpec
 from zoo.weights import keras_applications_weights, torchvision_weights
 
 __all__ = [
@@ -275,12 +275,33 @@ def _keras_weights(depth: int, *, v2: bool) -> WeightsSpec:
     )
 
 
+def _torch_spec(depth: int) -> TorchSpec:
+    """Torchvision's ``layer{s}.{b}`` is the zoo's ``conv{s + 1}_block{b + 1}``."""
+    rename = [(r"conv1", "conv1_conv"), (r"bn1", "conv1_bn"), (r"fc", "predictions")]
+    for stage, blocks in enumerate(RESNET_CONFIGS[depth][1], start=1):
+        for block in range(blocks):
+            torch_block, zoo_block = rf"layer{stage}\.{block}", f"conv{stage + 1}_block{block + 1}"
+            rename += [
+                (rf"{torch_block}\.conv(\d)", rf"{zoo_block}_\1_conv"),
+                (rf"{torch_block}\.bn(\d)", rf"{zoo_block}_\1_bn"),
+                (rf"{torch_block}\.downsample\.0", f"{zoo_block}_0_conv"),
+                (rf"{torch_block}\.downsample\.1", f"{zoo_block}_0_bn"),
+            ]
+    return TorchSpec(
+        name=f"resnet{depth}",
+        zoo_model=f'zoo.resnet{depth}(variant="torchvision")',
+        rename=tuple(rename),
+        bn_epsilon=_CONVENTIONS["torchvision"].epsilon,
+        heads=(r"fc",),
+    )
+
+
 def _v1_weights(depth: int) -> tuple[WeightsSpec, ...]:
     digest, top1 = _TORCHVISION[depth]
     keras_sets = (_keras_weights(depth, v2=False),) if depth in _KERAS_V1 else ()
     torchvision_set = torchvision_weights(
         file=f"resnet{depth}-{digest}.pth",
-        converter=f"resnet{depth}",
+        converter=_torch_spec(depth),
         top1=top1,
         tag="imagenet_torchvision" if keras_sets else "imagenet",
         options={"variant": "torchvision"},

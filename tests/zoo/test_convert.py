@@ -2,7 +2,8 @@
 
 Each fixture holds no weights: the seed, keys, shapes and scales from which torchvision's state dict
 was drawn with NumPy, the input's shape and the logits torch computed. The tests draw the same
-state dict, convert it into the zoo model and compare the outputs.
+state dict, convert it into the zoo model and compare the outputs. Every converter a registered
+weights set uses must have a fixture (`test_every_converter_has_a_golden_fixture`).
 """
 
 import keras
@@ -11,13 +12,17 @@ import pytest
 
 import zoo
 from tests.zoo.torch_files import GOLDEN, draw, golden_input, load_fixture
-from zoo.convert import TORCH_SPECS, load_torch_weights
+from zoo.convert import load_torch_weights, torch_specs
+from zoo.registry import TorchSpec
 
 CLASSES = 10
 # VGG's 133M weights and ResNet-101/152's graphs take longer to draw, build and convert than the
 # default tier allows; resnet18/50 keep the ResNet rules in it.
 SLOW = {"vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn"}
 SLOW |= {"resnet101", "resnet152"}
+# EfficientNet-Lite's converters are checked against the reference implementation run on the real
+# ImageNet checkpoints (tests/zoo/data/<name>_golden.npz, tools/make_golden_efficientnet.py).
+CHECKPOINT_GOLDEN = GOLDEN.parent
 
 
 def build(fixture, **overrides):
@@ -65,16 +70,18 @@ def test_outputs_equal_torchvision(case):
         assert_close(outputs[name], fixture[name], f"{case} {name}")
 
 
-def test_fixtures_cover_the_brief():
-    assert {path.stem for path in GOLDEN.glob("*.npz")} >= {
-        "alexnet",
-        "vgg11",
-        "vgg11_bn",
-        "googlenet",
-        "resnet18",
-        "resnet50",
-        "inception_v3",
+def test_every_converter_has_a_golden_fixture():
+    fixtures = {path.stem for path in GOLDEN.glob("*.npz")}
+    fixtures |= {
+        path.stem.removesuffix("_golden") for path in CHECKPOINT_GOLDEN.glob("*_golden.npz")
     }
+    specs = torch_specs()
+    assert len(specs) == 19  # every torch converter of the 29 registered weights sets
+    missing = sorted(set(specs) - fixtures)
+    assert not missing, f"converters without a golden fixture (tools/make_golden.py): {missing}"
+    for name in fixtures & set(specs):
+        if (GOLDEN / f"{name}.npz").is_file():
+            assert load_fixture(name)["zoo"]["architecture"] == name
 
 
 def test_googlenet_without_auxiliary_heads_drops_their_entries():
@@ -149,23 +156,21 @@ def test_keras_convention_inception_v3_is_refused_with_the_reason():
 def test_unknown_architecture_is_refused(resnet18):
     fixture, state_dict = resnet18
     model = build(fixture)
-    with pytest.raises(ValueError, match=r"architecture='resnet17' is not a torchvision network"):
+    with pytest.raises(ValueError, match=r"architecture='resnet17' is not a torch network"):
         load_torch_weights(model, state_dict, architecture="resnet17")
 
 
 def test_vgg_rules_follow_torchvision_feature_indices():
     # torchvision's vgg16_bn: features.0/1 = first conv/bn, features.40/41 = last conv/bn.
-    rules = dict(TORCH_SPECS["vgg16_bn"].rename)
+    rules = dict(torch_specs()["vgg16_bn"].rename)
     assert rules[r"features\.0"] == "block1_conv1"
     assert rules[r"features\.1"] == "block1_conv1_bn"
     assert rules[r"features\.40"] == "block5_conv3"
     assert rules[r"features\.41"] == "block5_conv3_bn"
-    assert dict(TORCH_SPECS["vgg16"].rename)[r"features\.28"] == "block5_conv3"
+    assert dict(torch_specs()["vgg16"].rename)[r"features\.28"] == "block5_conv3"
 
 
-def test_depthwise_kernels_follow_torch_grouped_convolutions(monkeypatch):
-    from zoo.convert import TorchSpec
-
+def test_depthwise_kernels_follow_torch_grouped_convolutions():
     # torch's Conv2d(C, C * m, k, groups=C): output channel o reads input channel o // m with
     # weight[o, 0], plus bias[o]. Checked with a direct sum over the (valid) windows.
     channels, multiplier, kernel, size = 3, 2, 3, 5
@@ -175,9 +180,10 @@ def test_depthwise_kernels_follow_torch_grouped_convolutions(monkeypatch):
     inputs = keras.Input((size, size, channels))
     layer = keras.layers.DepthwiseConv2D(kernel, depth_multiplier=multiplier, name="dw")
     model = keras.Model(inputs, layer(inputs), name="tiny_depthwise")
-    spec = TorchSpec(zoo_model="tiny_depthwise", rename=((r"dw", "dw"),), source="this test")
-    monkeypatch.setitem(TORCH_SPECS, "tiny_depthwise", spec)
-    load_torch_weights(model, {"dw.weight": weight, "dw.bias": bias})
+    spec = TorchSpec(
+        name="tiny", zoo_model="tiny_depthwise", rename=((r"dw", "dw"),), source="this test"
+    )
+    load_torch_weights(model, {"dw.weight": weight, "dw.bias": bias}, architecture=spec)
     assert layer.kernel.shape == (kernel, kernel, channels, multiplier)
     image = rng.standard_normal((1, size, size, channels), dtype=np.float32)
     out = size - kernel + 1

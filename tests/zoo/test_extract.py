@@ -5,8 +5,14 @@ import pytest
 import zoo
 
 
-def test_default_layers_are_the_registered_taps():
+def test_default_layer_is_the_deepest_tap():
     extractor = zoo.feature_extractor("vgg11", input_shape=(64, 64, 3))
+    assert list(extractor.output) == ["block5_pool"]
+    assert extractor.output["block5_pool"].shape == (None, 2, 2, 512)
+
+
+def test_taps_are_every_registered_tap():
+    extractor = zoo.feature_extractor("vgg11", layers="taps", input_shape=(64, 64, 3))
     taps = zoo.model_info("vgg11").feature_taps
     assert list(extractor.output) == [tap.layer for tap in taps]
     outputs = extractor.predict(np.zeros((1, 64, 64, 3), "float32"), verbose=0)
@@ -32,11 +38,20 @@ def test_unknown_layer_lists_valid_names():
         zoo.feature_extractor("vgg11", layers=["block9_pool"], input_shape=(32, 32, 3))
 
 
+def test_one_name_is_a_list_of_one():
+    extractor = zoo.feature_extractor("vgg11", layers="block1_pool", input_shape=(32, 32, 3))
+    assert list(extractor.output) == ["block1_pool"]
+
+
 def test_bad_arguments():
-    with pytest.raises(ValueError, match=r"non-empty list"):
-        zoo.feature_extractor("vgg11", layers="block1_pool")
+    with pytest.raises(ValueError, match=r"layers=\[\] must name at least one layer"):
+        zoo.feature_extractor("vgg11", layers=[])
+    with pytest.raises(TypeError, match=r"layers=3 must be a layer name"):
+        zoo.feature_extractor("vgg11", layers=3)
     with pytest.raises(ValueError, match=r"layers must be given"):
         zoo.feature_extractor(zoo.lenet5())
+    with pytest.raises(ValueError, match=r'layers="taps" needs a zoo model name'):
+        zoo.feature_extractor(zoo.lenet5(), layers="taps")
     with pytest.raises(TypeError, match=r"apply only when a model name"):
         zoo.feature_extractor(zoo.lenet5(), layers=["c1"], weights=None)
     with pytest.raises(TypeError, match=r"registered name or a keras\.Model"):

@@ -214,7 +214,9 @@ def test_feature_taps_exist_with_stated_stride_and_channels(name):
     sizes = (max(info.min_size, 64), max(info.min_size, 64) + 2 * largest)
     shapes = []
     for size in sizes:
-        extractor = zoo.feature_extractor(name, input_shape=_spatial_inputs(info, size))
+        extractor = zoo.feature_extractor(
+            name, layers="taps", input_shape=_spatial_inputs(info, size)
+        )
         shapes.append({layer: out.shape for layer, out in extractor.output.items()})
     for tap in info.feature_taps:
         small, large = shapes[0][tap.layer], shapes[1][tap.layer]

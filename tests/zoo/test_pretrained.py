@@ -17,10 +17,9 @@ import zoo
 from tests.zoo.torch_files import draw, golden_input, load_fixture, save_state_dict
 from transfer.cli import main
 from zoo import download, registry
-from zoo.convert import TORCH_SPECS
-from zoo.layers import ImageNormalization
-from zoo.preprocessing import CAFFE, TF, TORCH, preprocess_input
-from zoo.weights import ConvertedWeightsSpec
+from zoo.convert import torch_specs
+from zoo.preprocessing import CAFFE, TF, TORCH, ImageNormalization
+from zoo.registry import ConvertedWeightsSpec, preprocess_input
 
 ALL_SPECS = [
     pytest.param(name, spec, id=f"{name}-{spec.tag}")
@@ -71,7 +70,7 @@ def test_every_weights_set_is_complete(name, spec):
     assert spec.source and spec.licence and spec.preprocessing is not None
     assert spec.classes == 1000 and spec.input_shape[2] == 3
     if isinstance(spec, ConvertedWeightsSpec):
-        assert spec.convert is not None and spec.origin.startswith("https://")
+        assert spec.checkpoint is not None and spec.origin.startswith("https://")
         assert re.fullmatch(r"[0-9a-f]{64}", spec.origin_sha256)
     else:
         assert spec.url and spec.url.startswith("https://")
@@ -89,7 +88,7 @@ def test_torchvision_sets_carry_the_published_prefix(name, spec):
     assert spec.source == "torchvision" and spec.licence == "BSD-3-Clause"
     assert spec.url == f"https://download.pytorch.org/models/{spec.file}"
     assert re.fullmatch(rf"[\w.-]+-{spec.sha256_prefix}\.pth", spec.file)
-    assert spec.converter in TORCH_SPECS and spec.file_notop is None
+    assert torch_specs()[spec.converter.name] is spec.converter and spec.file_notop is None
 
 
 def test_every_published_top1_is_registered():

@@ -1,4 +1,6 @@
 import dataclasses
+import json
+from pathlib import Path
 
 import pytest
 
@@ -71,3 +73,21 @@ def test_family_options_must_be_keyword_only_with_defaults():
     with pytest.raises(TypeError, match="needs a docstring that cites its paper"):
         decorate(undocumented)
     assert "needs_value" not in zoo.list_models()
+
+
+SNAPSHOT = Path(__file__).parent / "data" / "registry_snapshot.json"
+
+
+@pytest.mark.parametrize("name", sorted(json.loads(SNAPSHOT.read_text())))
+def test_recorded_entries_are_unchanged(name):
+    """The 40 models and 29 weights sets recorded by tools/snapshot_registry.py, field by field:
+    sizes, parameter counts, feature taps, files, hashes, URLs, licences and preprocessing."""
+    recorded = json.loads(SNAPSHOT.read_text())[name]
+    assert json.loads(json.dumps(zoo.model_info(name).to_dict())) == recorded
+
+
+def test_the_snapshot_holds_the_whole_zoo_of_this_release():
+    recorded = json.loads(SNAPSHOT.read_text())
+    assert len(recorded) == 40
+    assert sum(len(entry["weights"]) for entry in recorded.values()) == 29
+    assert set(recorded) <= set(zoo.list_models())

@@ -24,8 +24,8 @@ from tests.zoo.torch_files import (
     write_zip,
 )
 from zoo import torch_checkpoint
+from zoo.files import sha256sum
 from zoo.torch_checkpoint import TorchCheckpointError, UnsafeCheckpointError, load_state_dict
-from zoo.weights import sha256sum
 
 DATA = Path(__file__).parent / "data"
 EXPECTED = DATA / "torch_tiny_expected.npz"
