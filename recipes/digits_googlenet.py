@@ -22,7 +22,8 @@ import keras
 import numpy as np
 
 import zoo
-from recipes.digits_lenet import load_digits_32, save_atomically
+from recipes.digits_lenet import load_digits_32
+from zoo.files import atomic_path
 
 __all__ = ["AUX_LOSS_WEIGHT", "main", "run"]
 
@@ -75,7 +76,8 @@ def run(
     accuracies = {head: float(np.mean(outputs[head].argmax(1) == data["y_test"])) for head in heads}
     deployed = zoo.inference_model(model)
     model_path = out / "googlenet_digits.keras"
-    save_atomically(deployed, model_path)
+    with atomic_path(model_path) as temporary:  # an interrupted save keeps the old file
+        deployed.save(temporary)
     return {
         **accuracies,
         "seconds": seconds,

@@ -24,8 +24,9 @@ from sklearn.metrics import accuracy_score, confusion_matrix
 from sklearn.model_selection import train_test_split
 
 import zoo
+from zoo.files import atomic_path
 
-__all__ = ["load_digits_32", "main", "run", "save_atomically"]
+__all__ = ["load_digits_32", "main", "run"]
 
 
 def load_digits_32(*, seed: int = 0, test_size: float = 0.2) -> dict[str, np.ndarray]:
@@ -60,20 +61,6 @@ def load_digits_32(*, seed: int = 0, test_size: float = 0.2) -> dict[str, np.nda
         "raw_train": raw[train],
         "raw_test": raw[test],
     }
-
-
-def save_atomically(model: keras.Model, path: Path) -> None:
-    """Saves `model` as `path` (a ``.keras`` file) through a temporary file and a rename.
-
-    An interrupted save leaves the previous file, if any, untouched.
-
-    Args:
-        model: The model.
-        path: The ``.keras`` file to write.
-    """
-    partial = path.with_name(f"{path.stem}.partial.keras")
-    model.save(partial)
-    os.replace(partial, path)
 
 
 def _plot(history: dict[str, list[float]], matrix: np.ndarray, path: Path) -> None:
@@ -160,7 +147,8 @@ def run(
     plot = out / "digits_lenet.png"
     _plot(history.history, confusion_matrix(data["y_test"], predicted), plot)
     model_path = out / "lenet5_digits.keras"
-    save_atomically(model, model_path)
+    with atomic_path(model_path) as temporary:  # an interrupted save keeps the old file
+        model.save(temporary)
     return {
         "lenet5_accuracy": accuracy,
         "baseline_accuracy": baseline_accuracy,

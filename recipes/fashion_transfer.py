@@ -33,11 +33,11 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 import zoo
-from recipes.digits_lenet import save_atomically
 from transfer import datasets, plot_layer_accuracy, recommend
 from transfer.export import export_probe
 from transfer.features import FeatureExtractor
 from transfer.probes import LinearProbe
+from zoo.files import atomic_path
 
 __all__ = ["C_GRID", "IMAGE_SIZE", "MODEL", "main", "run"]
 
@@ -140,7 +140,8 @@ def run(
     export_extractor = FeatureExtractor(MODEL, layers=chosen, image_size=IMAGE_SIZE)
     model = export_probe(export_extractor, probes[chosen], name="fashion_probe")
     model_path = out / "fashion_probe.keras"
-    save_atomically(model, model_path)
+    with atomic_path(model_path) as temporary:  # an interrupted save keeps the old file
+        model.save(temporary)
     loaded = keras.saving.load_model(model_path, safe_mode=True)
     exported = np.asarray(loaded.predict(x_test, batch_size=64, verbose=0))
     expected = probes[chosen].predict_proba(np.asarray(f_test[:, :width], dtype=np.float32))

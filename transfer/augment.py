@@ -36,10 +36,14 @@ import keras
 import numpy as np
 from keras import ops
 
+from transfer._checks import size_pair
+from zoo.preprocessing import check_interpolation
+
 __all__ = [
     "IMAGENET_EIGENVALUES",
     "IMAGENET_EIGENVECTORS",
     "PRESETS",
+    "SCALE_JITTER_INTERPOLATIONS",
     "HSVJitter",
     "PCALighting",
     "ScaleJitter",
@@ -47,12 +51,12 @@ __all__ = [
     "rotation_and_scale",
 ]
 
+# The resampling kernels of keras.ops.image.scale_and_translate, in zoo.preprocessing's spelling.
+SCALE_JITTER_INTERPOLATIONS = ("bilinear", "bicubic", "lanczos3", "lanczos5")
 # The eigen-decomposition of the covariance of ImageNet's RGB pixels (values scaled to [0, 1])
 # published with fb.resnet.torch (datasets/imagenet.lua, `pca`) and reused by mmpretrain and
 # ClassyVision; AlexNet's paper gives none. Column j of the matrix is the eigenvector of the
 # j-th eigenvalue; rows are R, G, B.
-INTERPOLATIONS = ("linear", "cubic", "lanczos3", "lanczos5")
-
 IMAGENET_EIGENVALUES = (0.2175, 0.0188, 0.0045)
 IMAGENET_EIGENVECTORS = (
     (-0.5675, 0.7192, 0.4009),
@@ -71,14 +75,6 @@ def _pair(value: Any, *, what: str, low: float | None = None) -> tuple[float, fl
         bound = "" if low is None else f" with min >= {low}"
         raise ValueError(f"{what}={value!r} must be a (min, max) pair with min <= max{bound}")
     return pair
-
-
-def _size(value: int | Sequence[int], *, what: str) -> tuple[int, int]:
-    """``value`` as ``(height, width)``: one positive int for both or two of them."""
-    size = (value, value) if isinstance(value, int) else tuple(value)
-    if len(size) != 2 or any(not isinstance(s, int) or s < 1 for s in size):
-        raise ValueError(f"{what}={value!r} must be a positive int or two of them")
-    return size
 
 
 class _RandomImageLayer(keras.layers.Layer):
@@ -147,8 +143,9 @@ class ScaleJitter(_RandomImageLayer):
         eval_size: Shorter side at inference. None: ``scale_range[0]`` (256 -> 224, the
             usual single-crop evaluation; VGG's own test scale Q = (min + max) / 2 was meant
             for dense evaluation of the whole image).
-        interpolation: Antialiased resampling kernel of ``keras.ops.image.scale_and_translate``:
-            ``"linear"``, ``"cubic"``, ``"lanczos3"`` or ``"lanczos5"``.
+        interpolation: Antialiased resampling kernel (``keras.ops.image.scale_and_translate``),
+            one of `SCALE_JITTER_INTERPOLATIONS`: ``"bilinear"``, ``"bicubic"``,
+            ``"lanczos3"`` or ``"lanczos5"`` (`zoo.preprocessing.INTERPOLATIONS`' spelling).
         value_range: Range of the pixel values (kept; only stored for the shared interface).
         seed: Seed of the layer's random generator.
         **kwargs: Base `keras.layers.Layer` arguments.
@@ -164,11 +161,11 @@ class ScaleJitter(_RandomImageLayer):
         crop_size: int | Sequence[int] = 224,
         scale_range: Sequence[int] = (256, 512),
         eval_size: int | None = None,
-        interpolation: str = "linear",
+        interpolation: str = "bilinear",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.crop_size = _size(crop_size, what="crop_size")
+        self.crop_size = size_pair(crop_size, what="crop_size")
         low, high = _pair(scale_range, what="scale_range", low=max(self.crop_size))
         if low != int(low) or high != int(high):
             raise ValueError(f"scale_range={scale_range!r} must hold ints")
@@ -178,9 +175,9 @@ class ScaleJitter(_RandomImageLayer):
             raise ValueError(
                 f"eval_size={eval_size!r} must be an int >= the crop size {self.crop_size}"
             )
-        if interpolation not in INTERPOLATIONS:
-            raise ValueError(f"interpolation={interpolation!r} must be one of {INTERPOLATIONS}")
-        self.interpolation = interpolation
+        self.interpolation = check_interpolation(
+            interpolation, supported=SCALE_JITTER_INTERPOLATIONS
+        )
 
     def _scaled_crop(self, images: Any, side: Any, *, centre: bool) -> Any:
         """Crop of the image resized to shorter side `side`, computed in one resampling.
@@ -551,5 +548,5 @@ def augmentation(
     seeds = itertools.repeat(None) if seed is None else itertools.count(seed)
     layers = [keras.layers.Identity()] if preset == "none" else PRESETS[preset](value_range, seeds)
     if image_size is not None:
-        layers.insert(0, keras.Input((*_size(image_size, what="image_size"), 3)))
+        layers.insert(0, keras.Input((*size_pair(image_size, what="image_size"), 3)))
     return keras.Sequential(layers, name=f"augmentation_{preset}")

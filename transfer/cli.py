@@ -14,7 +14,6 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import sys
@@ -61,18 +60,7 @@ def _models_list(args: argparse.Namespace) -> int:
 
 
 def _models_info(args: argparse.Namespace) -> int:
-    info = zoo.model_info(args.name)
-    fields = {
-        field.name: getattr(info, field.name)
-        for field in dataclasses.fields(info)
-        if field.name not in ("builder", "architecture")
-    }
-    fields["feature_taps"] = [dataclasses.asdict(tap) for tap in info.feature_taps]
-    # A converted set's `convert` function is code, not data.
-    fields["weights"] = [
-        {key: value for key, value in dataclasses.asdict(spec).items() if not callable(value)}
-        for spec in info.weights
-    ]
+    fields = zoo.model_info(args.name).to_dict()
     if args.json:
         print(json.dumps(fields, indent=2))
         return 0
@@ -161,9 +149,24 @@ def _add_weights_commands(commands: Any) -> None:
 
 
 def _data_check(args: argparse.Namespace) -> int:
-    from transfer.data import data_check_command  # TensorFlow's data stack only when needed
+    """Per-class counts, imbalance ratio and bad files; 1 if anything is wrong."""
+    from transfer.data import check_directory  # TensorFlow's data stack only when needed
 
-    return data_check_command(args)
+    reports = check_directory(args.path)
+    for split, report in reports.items():
+        print(f"{split}: {report.root}")
+        width = max((len(name) for name in report.counts), default=5)
+        for name, count in report.counts.items():
+            print(f"  {name:<{width}}  {count}")
+        print(f"  imbalance ratio (max/min): {report.imbalance_ratio:.2f}")
+        for name in report.empty_classes:
+            print(f"  empty class folder: {name}")
+        if len(report.counts) < 2:
+            print(f"  only {len(report.counts)} class(es): a classifier needs at least 2")
+        print(f"  bad files: {len(report.bad_files)}")
+        for bad in report.bad_files:
+            print(f"    {bad.path}: {bad.reason}")
+    return 0 if all(report.ok for report in reports.values()) else 1
 
 
 def _parser() -> argparse.ArgumentParser:

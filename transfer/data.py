@@ -31,7 +31,6 @@ Example:
 
 from __future__ import annotations
 
-import argparse
 import concurrent.futures
 import csv
 import dataclasses
@@ -51,6 +50,8 @@ import tensorflow as tf
 from PIL import Image, ImageOps, UnidentifiedImageError
 from sklearn.model_selection import train_test_split
 
+from transfer._checks import positive_int, size_pair
+
 __all__ = [
     "IMAGE_EXTENSIONS",
     "RESIZE_POLICIES",
@@ -61,13 +62,13 @@ __all__ = [
     "Splits",
     "check_directory",
     "check_image",
-    "data_check_command",
     "from_arrays",
     "from_csv",
     "from_dataframe",
     "from_directory",
     "from_tfds",
     "read_image",
+    "to_channels",
 ]
 
 _LOG = logging.getLogger(__name__)
@@ -396,7 +397,7 @@ class ImageDataset:
     def to_tf_dataset(
         self,
         *,
-        image_size: tuple[int, int],
+        image_size: int | tuple[int, int],
         batch_size: int | None = 32,
         channels: int = 3,
         resize: str = "stretch",
@@ -412,7 +413,7 @@ class ImageDataset:
         with a warning instead of ending the epoch.
 
         Args:
-            image_size: ``(height, width)`` of the model's input.
+            image_size: ``(height, width)`` of the model's input, or one int for a square.
             batch_size: Examples per batch, or None for unbatched examples.
             channels: 3 (RGB) or 1 (greyscale); grey sources are repeated to RGB, RGB sources
                 converted to luma (ITU-R 601-2).
@@ -429,7 +430,9 @@ class ImageDataset:
             The dataset, prefetched.
 
         Raises:
-            ValueError: For an unknown `resize` policy, bad `channels` or `image_size`.
+            ValueError: For an unknown `resize` policy, bad `channels`, `image_size` or
+                `batch_size`.
+            TypeError: If `image_size` or `batch_size` is not made of ints.
 
         Example:
             >>> data = from_arrays(np.zeros((4, 8, 8, 3), np.uint8), [0, 1, 0, 1])
@@ -439,9 +442,9 @@ class ImageDataset:
         """
         _check_choice("resize", resize, RESIZE_POLICIES)
         _check_choice("channels", channels, (1, 3))
-        if len(image_size) != 2 or min(image_size) < 1:
-            raise ValueError(f"image_size={image_size} must be (height, width) of positive ints")
-        size = (int(image_size[0]), int(image_size[1]))
+        size = size_pair(image_size, what="image_size")
+        if batch_size is not None:
+            positive_int(batch_size, what="batch_size")
         labels = self.labels.astype(np.float32 if self.multi_label else np.int32)
         # Without a cache, shuffle the (path, label) pairs before decoding: a buffer of paths is
         # cheap, a buffer of decoded images the size of the dataset is not.
@@ -458,7 +461,7 @@ class ImageDataset:
         else:
             dataset = _memory_dataset(self.images, labels)
             dataset = dataset.map(
-                lambda image, label: (_to_channels(image, channels), label),
+                lambda image, label: (to_channels(image, channels), label),
                 num_parallel_calls=tf.data.AUTOTUNE,
             )
         dataset = dataset.map(
@@ -497,16 +500,38 @@ def _memory_dataset(images: Any, labels: np.ndarray) -> tf.data.Dataset:
     )
 
 
-def _to_channels(image: tf.Tensor, channels: int) -> tf.Tensor:
-    """In-memory pixels (HW, HW1 or HW3) to `channels`, keeping the [0, 255] scale."""
-    image = tf.cast(image, tf.float32)
-    if image.shape.rank == 2:
-        image = image[..., None]
-    if image.shape[-1] == channels:
-        return image
+def to_channels(images: Any, channels: int) -> tf.Tensor:
+    """Pixels with 1 or 3 channels as float32 with `channels`, keeping the [0, 255] scale.
+
+    Grey is repeated to RGB; RGB becomes luma (ITU-R 601-2, ``tf.image.rgb_to_grayscale``), as
+    Pillow's ``convert("L")`` does for files.
+
+    Args:
+        images: One image ``(h, w)``, or images ``(..., h, w, 1)`` or ``(..., h, w, 3)``.
+        channels: 1 or 3.
+
+    Returns:
+        A float32 tensor ``(..., h, w, channels)``.
+
+    Raises:
+        ValueError: If the images have another number of channels.
+
+    Example:
+        >>> tuple(to_channels(np.zeros((2, 4, 4, 1), np.uint8), 3).shape)
+        (2, 4, 4, 3)
+    """
+    images = tf.cast(images, tf.float32)
+    if images.shape.rank == 2:
+        images = images[..., None]
+    if images.shape[-1] == channels:
+        return images
+    if images.shape[-1] not in (1, 3):
+        raise ValueError(
+            f"images of shape {tuple(images.shape)} must have 1 or 3 channels (last axis)"
+        )
     if channels == 3:
-        return tf.image.grayscale_to_rgb(image)
-    return tf.image.rgb_to_grayscale(image)
+        return tf.image.grayscale_to_rgb(images)
+    return tf.image.rgb_to_grayscale(images)
 
 
 def _resize(image: tf.Tensor, size: tuple[int, int], policy: str) -> tf.Tensor:
@@ -1031,33 +1056,3 @@ def check_directory(
         for name in SPLIT_NAMES
         if name in splits
     }
-
-
-def data_check_command(args: argparse.Namespace) -> int:
-    """``kerazoo data check DIR``: prints per-class counts, imbalance ratio and bad files.
-
-    Args:
-        args: Parsed arguments with ``path`` (the folder).
-
-    Returns:
-        0 if the data is clean, 1 if it has bad files, empty classes or fewer than 2 classes.
-
-    Example:
-        >>> data_check_command(argparse.Namespace(path="flowers"))  # doctest: +SKIP
-        0
-    """
-    reports = check_directory(args.path)
-    for split, report in reports.items():
-        print(f"{split}: {report.root}")
-        width = max((len(name) for name in report.counts), default=5)
-        for name, count in report.counts.items():
-            print(f"  {name:<{width}}  {count}")
-        print(f"  imbalance ratio (max/min): {report.imbalance_ratio:.2f}")
-        for name in report.empty_classes:
-            print(f"  empty class folder: {name}")
-        if len(report.counts) < 2:
-            print(f"  only {len(report.counts)} class(es): a classifier needs at least 2")
-        print(f"  bad files: {len(report.bad_files)}")
-        for bad in report.bad_files:
-            print(f"    {bad.path}: {bad.reason}")
-    return 0 if all(report.ok for report in reports.values()) else 1

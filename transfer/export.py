@@ -187,13 +187,12 @@ def export_probe(
 ) -> keras.Model:
     """The extractor and the fitted linear probe as one Keras model on raw images.
 
-    The model takes ``(batch, height, width, channels)`` pixels in [0, 255] (uint8 or float;
-    they are cast to float32), resizes them to ``extractor.image_size`` when that is set
-    (bilinear with antialiasing, as the extractor does), runs the extractor's network, pools
-    each layer as `pool_features` does (``"avg"``, ``"max"``, ``"gem"`` or None/flatten;
-    non-spatial activations are flattened), concatenates the vectors in the extractor's layer
-    order (with ``pooling=None`` on a network of variable input size, images must then have
-    the size the probe was trained at), standardises them as the probe's StandardScaler does
+    The model takes ``(batch, height, width, channels)`` pixels in [0, 255] of any size (uint8
+    or float; they are cast to float32) and runs the extractor's own graph on them: the resize to
+    its image size and the weights' preprocessing, then the network, exactly as
+    `FeatureExtractor.transform` does. It pools each layer as `pool_features` does (``"avg"``,
+    ``"max"``, ``"gem"`` or None/flatten; non-spatial activations are flattened), concatenates
+    the vectors in the extractor's layer order, standardises them as the probe's StandardScaler does
     (in float32, like scikit-learn on float32 features; layers ``"center"`` and
     ``"standardize"``) and applies the classifier's linear map as a float64 Dense layer named
     ``"probe_dense"`` (so the model's output is float64). Folding the scaler into the Dense
@@ -235,36 +234,21 @@ def export_probe(
         >>> keras.saving.load_model("probe.keras", safe_mode=True).predict(images)  # doctest: +SKIP
     """
     _check_inputs(extractor, probe)
-    extractor._check_params()
-    extractor._build()
+    extractor.fit()  # builds the network; nothing is learnt
     network = extractor.extractor_
-    input_shape = tuple(network.input_shape[1:])
-    if isinstance(network.input_shape, list):
-        input_shape = tuple(network.input_shape[0][1:])
-    if extractor.image_size is not None:
-        input_shape = (None, None, input_shape[-1])
-    images = keras.Input(shape=input_shape, name="images")
-    x = images
-    if extractor.image_size is not None:
-        height, width = (int(size) for size in extractor.image_size)
-        x = keras.layers.Resizing(
-            height, width, interpolation="bilinear", antialias=True, name="resize"
-        )(x)
-    outputs = network(x)
+    images, outputs = network.input, network.output  # the extractor's graph, extended
     pooled = []
-    for layer_name in extractor._layers_built:
+    for layer_name in extractor.layers_:
         activation = outputs[layer_name]
         pooled.append(
             _pooling_layer(extractor.pooling, len(activation.shape), layer_name)(activation)
         )
     features = pooled[0] if len(pooled) == 1 else keras.layers.Concatenate(name="features")(pooled)
-    if features.shape[-1] is not None and features.shape[-1] != probe.n_features_in_:
+    if features.shape[-1] != probe.n_features_in_:
         raise ValueError(
             f"the extractor gives {features.shape[-1]} features per image but the probe was "
             f"fitted on {probe.n_features_in_}: was it trained on this extractor's output?"
         )
-    if features.shape[-1] is None:  # Flattened maps of a network of variable input size.
-        features = keras.layers.Reshape((probe.n_features_in_,), name="feature_vector")(features)
     coef, intercept = probe.coef_, probe.intercept_
     scaler = probe.pipeline_.named_steps["normalize"]
     if isinstance(scaler, StandardScaler):

@@ -2,7 +2,9 @@
 
 `FeatureExtractor` runs a pretrained network (a zoo name or any `keras.Model`) over images and
 returns one row of pooled activations per image, so that a linear model or an SVM can be trained
-on top (``Pipeline([("features", FeatureExtractor("vgg19")), ("svm", LinearSVC())])``).
+on top (``make_pipeline(FeatureExtractor("efficientnet_lite0"), LinearProbe("linear_svm"))``).
+It follows the convention of `transfer`: images of any size are resized inside the network's graph
+to the weights' training resolution unless ``image_size`` says otherwise.
 
 Feature maps are pooled to vectors by `pool_features`: average, max, GeM (Radenović, Tolias and
 Chum, "Fine-tuning CNN Image Retrieval with No Human Annotation", TPAMI 2018, arXiv:1711.02512)
@@ -12,8 +14,9 @@ activations", ICLR 2016, arXiv:1511.05879).
 With ``cache_dir`` set, features are stored as ``.npy`` files keyed by everything that changes
 them: the model and the identity of its weights, the layers, the pooling, the preprocessing, the
 image size and a fingerprint of the input images. A second `transform` of the same data loads the
-file (memory-mapped) instead of running the network. Files are written to a temporary name and
-renamed with `os.replace`, so two processes filling the same cache never leave a torn file.
+file (memory-mapped) instead of running the network. Files are written with `zoo.files.atomic_path`
+(a temporary name, then `os.replace`), so two processes filling the same cache never leave a torn
+file.
 
 Example:
     >>> from sklearn.linear_model import LogisticRegression
@@ -29,7 +32,6 @@ import hashlib
 import json
 import math
 import os
-import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -39,30 +41,33 @@ import numpy as np
 import tensorflow as tf
 from sklearn.base import BaseEstimator, TransformerMixin
 
-import zoo
-from transfer.data import ImageDataset
+from transfer._checks import positive_int
+from transfer.backbone import AUTO, Backbone, resolve_backbone
+from transfer.data import ImageDataset, to_channels
+from zoo.builder import POOLINGS
+from zoo.extract import layer_names
+from zoo.files import atomic_path, sha256sum
+from zoo.preprocessing import Preprocessing
 
 __all__ = [
+    "FEATURE_POOLINGS",
     "GEM_EPS",
     "GEM_P",
-    "POOLINGS",
     "FeatureExtractor",
     "generalized_mean",
     "pool_features",
     "rmac_regions",
 ]
 
-POOLINGS = ("avg", "max", "gem", "rmac", None)
+# The zoo builders' poolings (None, "avg", "max"; None flattens here) and two retrieval ones.
+FEATURE_POOLINGS = (*POOLINGS, "gem", "rmac")
 GEM_P = 3.0
 # Activations are clamped from below to this before GeM's power.
 GEM_EPS = 1e-6
 RMAC_LEVELS = 3
 _EPS = 1e-6
 # Bumped when the stored layout or the pooling arithmetic changes, to invalidate old files.
-_CACHE_VERSION = 1
-# The fields of a `zoo.registry.WeightsSpec` that identify its weights.
-_SPEC_IDENTITY = ("tag", "file", "file_notop", "sha256", "sha256_notop", "md5", "md5_notop")
-_SPEC_IDENTITY += ("sha256_prefix",)
+_CACHE_VERSION = 2
 
 
 def rmac_regions(height: int, width: int, *, levels: int = RMAC_LEVELS) -> list[tuple[int, ...]]:
@@ -149,14 +154,14 @@ def pool_features(maps: Any, pooling: str | None) -> np.ndarray:
         A ``(batch, features)`` float32 array.
 
     Raises:
-        ValueError: If `pooling` is not one of `POOLINGS`.
+        ValueError: If `pooling` is not one of `FEATURE_POOLINGS`.
 
     Example:
         >>> pool_features(np.arange(8.0).reshape(1, 2, 2, 2), "avg")
         array([[3., 4.]], dtype=float32)
     """
-    if pooling not in POOLINGS:
-        raise ValueError(f"pooling={pooling!r} must be one of {POOLINGS}")
+    if pooling not in FEATURE_POOLINGS:
+        raise ValueError(f"pooling={pooling!r} must be one of {FEATURE_POOLINGS}")
     x = keras.ops.cast(keras.ops.convert_to_tensor(maps), "float32")
     if len(x.shape) != 4 or pooling is None:
         pooled = keras.ops.reshape(x, (x.shape[0], -1))
@@ -175,21 +180,6 @@ def pool_features(maps: Any, pooling: str | None) -> np.ndarray:
     return np.asarray(keras.ops.convert_to_numpy(pooled), dtype=np.float32)
 
 
-def _sha256(*chunks: bytes) -> str:
-    digest = hashlib.sha256()
-    for chunk in chunks:
-        digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _array_digest(array: Any, digest: Any) -> None:
     array = np.ascontiguousarray(array)
     digest.update(f"{array.dtype.str}{array.shape}".encode())
@@ -201,25 +191,30 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
 
     `fit` does nothing (the network is not trained); `transform` maps images to a
     ``(n_images, n_features)`` float32 matrix: each layer's activations pooled by
-    `pool_features`, the layers concatenated in the order given.
+    `pool_features`, the layers concatenated in the order given. The network's graph starts with
+    the resize to the image size and the weights' preprocessing, so arrays, tf.data datasets and
+    `ImageDataset` objects of any image size and 1 or 3 channels are read alike, and
+    `transfer.export.export_probe` reuses the very same graph.
 
     Args:
-        model: A zoo model name (built without its top, with the weights' preprocessing inside
-            when `weights` is a registered tag) or a `keras.Model` taking images in [0, 255].
-        weights: For a name: a weights tag, a weights file or None (random weights).
-            Ignored for a model instance.
-        layers: A layer name or a list of them; None takes the deepest feature tap of a named
-            model, the last layer of a model instance.
-        pooling: One of `POOLINGS`; see `pool_features`.
+        model: A zoo model name or a `keras.Model` taking images in [0, 255].
+        weights: For a zoo name: a weights tag, a weights file or None (random weights). A
+            `keras.Model` carries its own.
+        layers: A layer name or a list of them; None is the deepest registered feature tap of a
+            zoo name (a `keras.Model`'s last layer), ``"taps"`` all of its taps.
+        image_size: ``(height, width)`` or one int, the size every image is resized to; None is
+            the weights' training resolution (see `transfer.backbone.resolve_backbone`).
+        preprocessing: ``"auto"`` (the registered weights set's), a
+            `zoo.preprocessing.Preprocessing`, or None for raw pixels.
+        pooling: One of `FEATURE_POOLINGS`; see `pool_features`.
         batch_size: Images per forward pass.
-        cache_dir: Folder for cached features; None disables the cache.
-        image_size: ``(height, width)`` the images are resized to; None keeps arrays and
-            tf.data batches as they are and, for an `ImageDataset`, takes the model's input
-            size (its registered default size for a name with a variable input).
+        cache_dir: Folder for cached features (``~`` expanded); None disables the cache.
         progress: Show a Keras progress bar while the network runs.
 
     Attributes:
-        extractor_: The `keras.Model` returning the activations, built on first use.
+        extractor_: The `keras.Model` from raw images to the activations, built on first use.
+        backbone_: The resolved `transfer.backbone.Backbone` (weights set, size, preprocessing).
+        layers_: The names of the layers whose activations make the features, in order.
 
     Example:
         >>> extractor = FeatureExtractor("lenet5", weights=None, layers="s4", pooling="max")
@@ -229,23 +224,25 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
 
     def __init__(
         self,
-        model: str | keras.Model = "vgg19",
+        model: str | keras.Model = "efficientnet_lite0",
         *,
         weights: str | os.PathLike | None = "imagenet",
         layers: str | Sequence[str] | None = None,
+        image_size: int | Sequence[int] | None = None,
+        preprocessing: Preprocessing | str | None = AUTO,
         pooling: str | None = "avg",
         batch_size: int = 32,
         cache_dir: str | os.PathLike | None = None,
-        image_size: tuple[int, int] | None = None,
         progress: bool = True,
     ):
         self.model = model
         self.weights = weights
         self.layers = layers
+        self.image_size = image_size
+        self.preprocessing = preprocessing
         self.pooling = pooling
         self.batch_size = batch_size
         self.cache_dir = cache_dir
-        self.image_size = image_size
         self.progress = progress
 
     def __sklearn_clone__(self) -> FeatureExtractor:
@@ -253,13 +250,13 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
         return type(self)(**self.get_params(deep=False))
 
     def fit(self, X: Any = None, y: Any = None) -> FeatureExtractor:  # noqa: N803 (sklearn API)
-        """Checks the parameters and returns self; nothing is learnt.
+        """Checks the parameters, builds the network and returns self; nothing is learnt.
 
         Example:
             >>> FeatureExtractor("lenet5", weights=None).fit(None) is not None
             True
         """
-        self._check_params()
+        self._build()
         return self
 
     def transform(self, X: Any) -> np.ndarray:  # noqa: N803 (sklearn API)
@@ -268,21 +265,22 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
         Args:
             X: An `ImageDataset`; a `tf.data.Dataset` of image batches or of
                 ``(images, labels)`` batches (unbatched elements are batched); or an
-                ``(n, height, width, channels)`` array of pixels in [0, 255].
+                ``(n, height, width, channels)`` array of pixels in [0, 255]. Any image size;
+                1 or 3 channels (grey is repeated to RGB, RGB turned to luma, as the network
+                needs).
 
         Returns:
             The ``(n, n_features)`` float32 matrix (memory-mapped when read from the cache).
 
         Raises:
             ValueError: For bad parameters, unknown layer names or images of the wrong rank.
-            TypeError: If `X` is none of the accepted types.
+            TypeError: If `X` or a parameter has the wrong type.
 
         Example:
             >>> FeatureExtractor("lenet5", weights=None, pooling="avg").transform(
             ...     np.zeros((3, 32, 32, 1), np.uint8)).shape  # doctest: +SKIP
             (3, 120)
         """
-        self._check_params()
         self._build()
         batches, count = self._batches(X)
         if self.cache_dir is None:
@@ -296,85 +294,38 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
         return features
 
     def _check_params(self) -> None:
-        if self.pooling not in POOLINGS:
-            raise ValueError(f"pooling={self.pooling!r} must be one of {POOLINGS}")
-        if not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise ValueError(f"batch_size={self.batch_size!r} must be a positive int")
-        if self.image_size is not None and (len(self.image_size) != 2 or min(self.image_size) < 1):
-            raise ValueError(f"image_size={self.image_size!r} must be (height, width) > 0")
-        if not isinstance(self.model, str | keras.Model):
-            raise TypeError(f"model must be a zoo model name or a keras.Model, got {self.model!r}")
-
-    def _layer_list(self) -> list[str] | None:
-        if isinstance(self.layers, str):
-            return [self.layers]
-        return None if self.layers is None else list(self.layers)
+        if self.pooling not in FEATURE_POOLINGS:
+            raise ValueError(f"pooling={self.pooling!r} must be one of {FEATURE_POOLINGS}")
+        positive_int(self.batch_size, what="batch_size")
+        if self.cache_dir is not None and not isinstance(self.cache_dir, str | os.PathLike):
+            raise TypeError(f"cache_dir must be a folder path or None, got {self.cache_dir!r}")
 
     def _build(self) -> None:
         """Builds `extractor_` and the part of the cache key that describes the network."""
         if getattr(self, "extractor_", None) is not None:
             return
-        layers = self._layer_list()
-        if isinstance(self.model, str):
-            info = zoo.model_info(self.model)
-            spec = info.weights_spec(self.weights) if isinstance(self.weights, str) else None
-            options: dict[str, Any] = {"weights": self.weights}
-            if spec is not None and spec.preprocessing is not None:
-                options["include_preprocessing"] = True
-            if self.image_size is not None:
-                options["input_shape"] = (*self.image_size, info.default_size[2])
-            if layers is None:
-                layers = [info.feature_taps[-1].layer]
-            extractor = zoo.feature_extractor(self.model, layers=layers, **options)
-            if spec is not None:
-                weights_id = {field: getattr(spec, field) for field in _SPEC_IDENTITY}
-                preprocessing = (
-                    dataclasses.asdict(spec.preprocessing) if spec.preprocessing else None
-                )
-            elif self.weights is not None:
-                weights_id = {"file_sha256": _file_sha256(self.weights)}
-                preprocessing = None
-            else:
-                weights_id = {"random_weights_sha256": _weights_sha256(extractor)}
-                preprocessing = None
-        else:
-            if layers is None:
-                layers = [self.model.layers[-1].name]
-            extractor = zoo.feature_extractor(self.model, layers=layers)
-            weights_id = {"weights_sha256": _weights_sha256(extractor)}
-            # Preprocessing lives inside the model: its configuration identifies it.
-            preprocessing = {"architecture_sha256": _architecture_sha256(self.model)}
-        self.extractor_ = extractor
-        self._layers_built = layers
-        self._model_key = {
-            "model": self.model if isinstance(self.model, str) else self.model.name,
-            "weights": weights_id,
-            "preprocessing": preprocessing,
-        }
-
-    def _input_size(self, dataset: ImageDataset) -> tuple[int, int]:
-        """The size an `ImageDataset` is read at."""
-        if self.image_size is not None:
-            return (int(self.image_size[0]), int(self.image_size[1]))
-        height, width = self.extractor_.input_shape[1:3]
-        if height is not None and width is not None:
-            return (height, width)
-        if isinstance(dataset.images, np.ndarray):  # Same-size images in memory: keep it.
-            return dataset.images.shape[1:3]
-        if isinstance(self.model, str):
-            return zoo.model_info(self.model).default_size[:2]
-        raise ValueError(
-            f"model {self.model.name!r} takes any input size: pass image_size=(height, width) "
-            "to read an ImageDataset of files or of images of different sizes"
+        self._check_params()
+        backbone = resolve_backbone(
+            self.model,
+            weights=self.weights,
+            image_size=self.image_size,
+            preprocessing=self.preprocessing,
         )
+        layers = layer_names(self.model, self.layers)
+        if layers is None:  # a keras.Model's last layer
+            layers = [self.model.layers[-1].name]
+        self.backbone_ = backbone
+        self.layers_ = layers
+        self.extractor_ = backbone.extractor(layers)
+        self._model_key = _model_key(backbone, self.extractor_)
 
     def _batches(self, X: Any) -> tuple[tf.data.Dataset | np.ndarray, int | None]:  # noqa: N803
-        """The input as a batched dataset of images, or an array, and the number of batches."""
+        """The input as batches (a dataset or an array) and their number, if known."""
         if isinstance(X, ImageDataset):
             dataset = X.to_tf_dataset(
-                image_size=self._input_size(X),
+                image_size=self.backbone_.image_size,
                 batch_size=self.batch_size,
-                channels=self.extractor_.input_shape[-1],
+                channels=self.backbone_.channels,
                 cache=False,
             )
             return dataset.map(lambda images, labels: images), math.ceil(len(X) / self.batch_size)
@@ -413,15 +364,14 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
 
     def _run(self, batches: tf.data.Dataset | np.ndarray, count: int | None) -> np.ndarray:
         bar = keras.utils.Progbar(count, unit_name="batch") if self.progress else None
+        channels = self.backbone_.channels
         rows = []
         for step, images in enumerate(self._iterate(batches), start=1):
-            images = images.astype(np.float32)
-            if self.image_size is not None and images.shape[1:3] != tuple(self.image_size):
-                images = tf.image.resize(images, self.image_size, antialias=True).numpy()
-            outputs = self.extractor_([images], training=False)
+            images = to_channels(images, channels)  # float32, the network's channels
+            outputs = self.extractor_(images, training=False)
             rows.append(
                 np.concatenate(
-                    [pool_features(outputs[name], self.pooling) for name in self._layers_built],
+                    [pool_features(outputs[name], self.pooling) for name in self.layers_],
                     axis=1,
                 )
             )
@@ -435,13 +385,42 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
         key = {
             "version": _CACHE_VERSION,
             **self._model_key,
-            "layers": self._layers_built,
+            "layers": self.layers_,
             "pooling": self.pooling,
-            "image_size": None if self.image_size is None else list(self.image_size),
+            "image_size": list(self.backbone_.image_size),
             "data": _fingerprint(X, batches, self),
         }
-        key["digest"] = _sha256(json.dumps(key, sort_keys=True, default=str).encode())
+        text = json.dumps(key, sort_keys=True, default=str).encode()
+        key["digest"] = hashlib.sha256(text).hexdigest()
         return key
+
+
+# The fields of a `zoo.registry.WeightsSpec` that identify its weights.
+_SPEC_IDENTITY = ("tag", "file", "file_notop", "sha256", "sha256_notop", "md5", "md5_notop")
+_SPEC_IDENTITY += ("sha256_prefix",)
+
+
+def _model_key(backbone: Backbone, extractor: keras.Model) -> dict[str, Any]:
+    """What identifies the network in the cache key: name, weights and preprocessing."""
+    spec, weights = backbone.weights_spec, backbone.weights
+    architecture = None
+    if not isinstance(backbone.model, str):
+        identity = {"weights_sha256": _weights_sha256(extractor)}
+        # Whatever preprocessing the model holds is in its configuration.
+        architecture = _architecture_sha256(backbone.model)
+    elif weights is None:
+        identity = {"random_weights_sha256": _weights_sha256(extractor)}
+    elif spec is not None and weights == spec.tag:
+        identity = {field: getattr(spec, field) for field in _SPEC_IDENTITY}
+    else:
+        identity = {"file_sha256": sha256sum(os.path.expanduser(weights))}
+    preprocessing = backbone.preprocessing
+    return {
+        "model": backbone.name,
+        "weights": identity,
+        "architecture_sha256": architecture,
+        "preprocessing": dataclasses.asdict(preprocessing) if preprocessing else None,
+    }
 
 
 def _weights_sha256(model: keras.Model) -> str:
@@ -457,7 +436,7 @@ def _architecture_sha256(model: keras.Model) -> str:
         text = model.to_json()
     except (NotImplementedError, TypeError):  # A subclassed model without get_config.
         text = repr([(layer.name, type(layer).__name__) for layer in model.layers])
-    return _sha256(text.encode())
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _fingerprint(X: Any, batches: Any, extractor: FeatureExtractor) -> dict[str, Any]:  # noqa: N803
@@ -467,11 +446,11 @@ def _fingerprint(X: Any, batches: Any, extractor: FeatureExtractor) -> dict[str,
         for file in X.files:
             stat = os.stat(file)
             digest.update(f"{os.path.abspath(file)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
-        return {"files_sha256": digest.hexdigest(), "image_size": list(extractor._input_size(X))}
+        return {"files_sha256": digest.hexdigest()}
     if isinstance(X, ImageDataset):
         for image in X.images if isinstance(X.images, list) else [X.images]:
             _array_digest(image, digest)
-        return {"pixels_sha256": digest.hexdigest(), "image_size": list(extractor._input_size(X))}
+        return {"pixels_sha256": digest.hexdigest()}
     # Arrays, and tf.data datasets (read once more here: cheaper than the network).
     for batch in extractor._iterate(batches):
         _array_digest(batch, digest)
@@ -479,20 +458,8 @@ def _fingerprint(X: Any, batches: Any, extractor: FeatureExtractor) -> dict[str,
 
 
 def _atomic_save(path: Path, features: np.ndarray, key: dict[str, Any]) -> None:
-    """Writes `features` (and the key, for people) under a temporary name, then renames."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for target, write in (
-        (path.with_suffix(".json"), lambda h: h.write(json.dumps(key, indent=2).encode())),
-        (path, lambda h: np.save(h, features)),
-    ):
-        # Not a context manager: the file must outlive the `with` to be renamed.
-        handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=".tmp-", delete=False)  # noqa: SIM115
-        try:
-            with handle:
-                write(handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(handle.name, target)
-        except BaseException:
-            Path(handle.name).unlink(missing_ok=True)
-            raise
+    """Writes the key (for people) and then `features`, each with `zoo.files.atomic_path`."""
+    with atomic_path(path.with_suffix(".json")) as temporary:
+        temporary.write_text(json.dumps(key, indent=2))
+    with atomic_path(path) as temporary, open(temporary, "wb") as handle:
+        np.save(handle, features)

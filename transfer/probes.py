@@ -8,6 +8,9 @@ strength ``C`` is chosen by cross-validation, SVMs are calibrated so that ``pred
 works (ensembles average probabilities), and the linear probes expose their decision function as
 ``coef_`` / ``intercept_`` in the original feature space so it can be exported as a Dense layer.
 
+`probe_layers` fits such a probe on the features of every feature tap of a network (which depth
+transfers best?) and `plot_layer_accuracy` draws its table.
+
 Example:
     >>> from sklearn.datasets import load_digits
     >>> X, y = load_digits(return_X_y=True)
@@ -23,11 +26,17 @@ Example:
 
 from __future__ import annotations
 
+import os
+import textwrap
+import time
 from collections.abc import Sequence
 from numbers import Integral, Real
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
+import tensorflow as tf
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.linear_model import LogisticRegression, SGDClassifier
@@ -40,7 +49,21 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-__all__ = ["CLASSIFIERS", "DEFAULT_C_GRID", "NORMALIZERS", "LinearProbe"]
+from transfer.backbone import AUTO
+from transfer.data import ImageDataset
+from transfer.features import FeatureExtractor
+from zoo.extract import TAPS
+from zoo.files import atomic_path
+from zoo.preprocessing import Preprocessing
+
+__all__ = [
+    "CLASSIFIERS",
+    "DEFAULT_C_GRID",
+    "NORMALIZERS",
+    "LinearProbe",
+    "plot_layer_accuracy",
+    "probe_layers",
+]
 
 CLASSIFIERS = ("logreg", "linear_svm", "rbf_svm", "sgd")
 NORMALIZERS = ("standard", "l2", None)
@@ -180,8 +203,10 @@ class LinearProbe(ClassifierMixin, BaseEstimator):
             raise ValueError(f"classifier={self.classifier!r} must be one of {CLASSIFIERS}")
         if self.normalize not in NORMALIZERS:
             raise ValueError(f"normalize={self.normalize!r} must be one of {NORMALIZERS}")
-        if isinstance(self.cv, bool) or not isinstance(self.cv, Integral) or self.cv < 2:
-            raise ValueError(f"cv={self.cv!r} must be an integer >= 2")
+        if isinstance(self.cv, bool) or not isinstance(self.cv, Integral):
+            raise TypeError(f"cv={self.cv!r} must be an int >= 2")
+        if self.cv < 2:
+            raise ValueError(f"cv={self.cv!r} must be an int >= 2")
         if self.per_class_svm and self.classifier not in _SVMS:
             raise ValueError(
                 f"per_class_svm=True needs classifier in {_SVMS}, got {self.classifier!r}"
@@ -190,12 +215,11 @@ class LinearProbe(ClassifierMixin, BaseEstimator):
         if isinstance(grid, Real) and not isinstance(grid, bool):
             grid = [grid]
         if isinstance(grid, (str, bytes)) or not isinstance(grid, Sequence | np.ndarray):
-            raise ValueError(f"C={self.C!r} must be a positive number, a list of them or None")
+            raise TypeError(f"C={self.C!r} must be a positive number, a list of them or None")
         grid = list(grid)
-        if not grid or not all(
-            isinstance(c, Real) and not isinstance(c, bool) and np.isfinite(c) and c > 0
-            for c in grid
-        ):
+        if not all(isinstance(c, Real) and not isinstance(c, bool) for c in grid):
+            raise TypeError(f"C={self.C!r} must be a positive number, a list of them or None")
+        if not grid or not all(np.isfinite(c) and c > 0 for c in grid):
             raise ValueError(f"C={self.C!r} must be a positive number, a list of them or None")
         return [float(c) for c in grid]
 
@@ -321,3 +345,210 @@ class LinearProbe(ClassifierMixin, BaseEstimator):
     def intercept_(self) -> np.ndarray:
         """Biases matching `coef_` (the scaler's mean folded in), shape ``(len(coef_),)``."""
         return self._linear_map()[1]
+
+
+# ------------------------------------------------------------------ probing every depth
+
+
+def _probe_input(data: Any, what: str) -> tuple[Any, np.ndarray]:
+    """`probe_layers`' input as what `FeatureExtractor` reads, and the labels as an array."""
+    if isinstance(data, ImageDataset):
+        if data.multi_label:
+            raise ValueError(f"{what} has multi-hot labels; linear probes need one class each")
+        return data, np.asarray(data.labels)
+    if isinstance(data, tf.data.Dataset):
+        spec = data.element_spec
+        if not isinstance(spec, tuple) or len(spec) != 2:
+            raise ValueError(f"{what} must be a dataset of (images, labels), got {spec}")
+        batched = spec[0].shape.rank == 4
+        if spec[0].shape.rank not in (3, 4) or spec[1].shape.rank != int(batched):
+            raise ValueError(
+                f"{what} must give images (h, w, c) with a class index, or batches of them, "
+                f"got {spec}"
+            )
+        # One pass into memory: a dataset that reshuffles would pair features and labels wrongly
+        # if it were read twice.
+        pairs = list(data.as_numpy_iterator())
+        if not pairs:
+            raise ValueError(f"{what} is empty")
+        stack = np.concatenate if batched else np.stack
+        return stack([x for x, _ in pairs]), stack([y for _, y in pairs])
+    if not isinstance(data, tuple | list) or len(data) != 2:
+        raise TypeError(
+            f"{what} must be an (images, labels) pair, an ImageDataset or a tf.data.Dataset "
+            f"of (images, labels), got {type(data).__name__}"
+        )
+    images, labels = np.asarray(data[0]), np.asarray(data[1])
+    if images.ndim != 4 or len(images) != len(labels):
+        raise ValueError(
+            f"{what} must be (n, height, width, channels) images and n labels, got shapes "
+            f"{images.shape} and {labels.shape}"
+        )
+    return images, labels
+
+
+def _feature_dims(extractor: Any, layers: Sequence[str], pooling: str | None) -> list[int]:
+    """Columns each layer contributes to `FeatureExtractor`'s concatenated features."""
+    dims = []
+    for layer in layers:
+        shape = extractor.output[layer].shape
+        if pooling is not None and len(shape) == 4:
+            dims.append(int(shape[-1]))
+        else:
+            dims.append(int(np.prod(shape[1:])))
+    return dims
+
+
+def probe_layers(
+    model: str | Any,
+    train: Any,
+    val: Any,
+    *,
+    weights: str | os.PathLike | None = "imagenet",
+    layers: str | Sequence[str] | None = TAPS,
+    image_size: int | Sequence[int] | None = None,
+    preprocessing: Preprocessing | str | None = AUTO,
+    pooling: str | None = "avg",
+    classifier: str = "linear_svm",
+    C: float | Sequence[float] | None = None,
+    batch_size: int = 32,
+    cache_dir: str | os.PathLike | None = None,
+    random_state: int | None = 0,
+) -> pd.DataFrame:
+    """Validation accuracy of a linear probe on the features of each layer.
+
+    The network runs once over each split (one `FeatureExtractor` for all `layers`, cached when
+    `cache_dir` is set); then, for every layer, a `LinearProbe` (uncalibrated, as only its
+    accuracy matters) is fitted on that layer's pooled training features and scored on the
+    validation features.
+
+    Args:
+        model: A zoo model name or a `keras.Model` taking images in [0, 255].
+        train: The training split: an ``(images, labels)`` pair of an ``(n, height, width,
+            channels)`` array of pixels in [0, 255] and ``n`` class indices; an `ImageDataset`
+            (single-label); or a `tf.data.Dataset` of ``(images, labels)``, batched or not,
+            which is read once into memory.
+        val: The split to score on, in the same forms.
+        weights: Weights of a zoo name (see `FeatureExtractor`).
+        layers: ``"taps"`` (the default: every registered feature tap of a zoo name, shallow to
+            deep), a layer name or a list of them; None is the deepest tap alone.
+        image_size: ``(height, width)`` or one int; None is the weights' training resolution.
+        preprocessing: ``"auto"``, a `zoo.preprocessing.Preprocessing` or None (see
+            `FeatureExtractor`).
+        pooling: How feature maps become vectors (see `transfer.features.pool_features`).
+        classifier: A `LinearProbe` classifier (see `CLASSIFIERS`).
+        C: `LinearProbe`'s C: a value, a list to search by cross-validation, or None for its
+            default grid.
+        batch_size: Images per forward pass.
+        cache_dir: Feature cache folder (see `FeatureExtractor`); None disables it.
+        random_state: Seed of the probes.
+
+    Returns:
+        One row per layer, in the order given: ``layer``, ``accuracy`` (fraction of `val`
+        classified correctly), ``feature_dim`` and ``seconds`` (fitting and scoring the probe).
+        ``table.attrs`` holds ``"extract_seconds"`` (running the network), ``"image_size"``
+        (what the images were resized to) and ``"images_per_class"`` (the smallest class of
+        `train`).
+
+    Raises:
+        ValueError: For malformed splits, multi-hot labels, ``"taps"`` for a `keras.Model`, or
+            unknown layer names (the message lists the valid ones).
+        TypeError: If a split is of none of the accepted types.
+
+    Example:
+        >>> from transfer import datasets
+        >>> data = datasets.digits(size=32)
+        >>> table = probe_layers("lenet5", (data.x_train, data.y_train),
+        ...                      (data.x_test, data.y_test), weights=None, C=1.0)
+        >>> list(table.columns)  # doctest: +SKIP
+        ['layer', 'accuracy', 'feature_dim', 'seconds']
+    """
+    (x_train, y_train), (x_val, y_val) = _probe_input(train, "train"), _probe_input(val, "val")
+    extractor = FeatureExtractor(
+        model,
+        weights=weights,
+        layers=layers,
+        image_size=image_size,
+        preprocessing=preprocessing,
+        pooling=pooling,
+        batch_size=batch_size,
+        cache_dir=cache_dir,
+        progress=False,
+    )
+    start = time.perf_counter()
+    f_train = extractor.fit_transform(x_train)
+    f_val = extractor.transform(x_val)
+    extract_seconds = time.perf_counter() - start
+    names = extractor.layers_
+    bounds = np.cumsum([0, *_feature_dims(extractor.extractor_, names, pooling)])
+    rows = []
+    for layer, begin, end in zip(names, bounds[:-1], bounds[1:], strict=True):
+        start = time.perf_counter()
+        probe = LinearProbe(classifier, C=C, calibrate=False, random_state=random_state)
+        probe.fit(f_train[:, begin:end], y_train)
+        accuracy = float(probe.score(f_val[:, begin:end], y_val))
+        rows.append(
+            {
+                "layer": layer,
+                "accuracy": accuracy,
+                "feature_dim": int(end - begin),
+                "seconds": time.perf_counter() - start,
+            }
+        )
+    table = pd.DataFrame(rows, columns=["layer", "accuracy", "feature_dim", "seconds"])
+    table.attrs["extract_seconds"] = extract_seconds
+    table.attrs["image_size"] = extractor.backbone_.image_size
+    table.attrs["images_per_class"] = int(np.unique(y_train, return_counts=True)[1].min())
+    return table
+
+
+def plot_layer_accuracy(
+    table: pd.DataFrame, path: str | os.PathLike, *, title: str | None = None
+) -> Path:
+    """Writes a PNG bar chart of `probe_layers`' accuracy per layer, the best bar highlighted.
+
+    Uses Matplotlib's Agg canvas directly (no pyplot, no display needed).
+
+    Args:
+        table: A `probe_layers` table (columns ``layer`` and ``accuracy`` at least).
+        path: The PNG file to write (atomically; its folder is created if needed).
+        title: Title of the chart; None: "Linear probe accuracy per layer".
+
+    Returns:
+        The path written.
+
+    Raises:
+        ValueError: If `table` is empty or lacks the ``layer`` or ``accuracy`` column.
+
+    Example:
+        >>> table = pd.DataFrame({"layer": ["s2", "s4"], "accuracy": [0.5, 0.8]})
+        >>> plot_layer_accuracy(table, "probe.png").suffix  # doctest: +SKIP
+        '.png'
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    missing = {"layer", "accuracy"} - set(table.columns)
+    if missing or table.empty:
+        raise ValueError(
+            f"table must be a non-empty probe_layers table with columns 'layer' and 'accuracy'; "
+            f"missing {sorted(missing)}, {len(table)} rows"
+        )
+    path = Path(path)
+    width = max(4.0, 1.2 * len(table))
+    figure = Figure(figsize=(width, 3.5), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    accuracy = table["accuracy"].to_numpy(dtype=float)
+    colors = ["tab:orange" if i == accuracy.argmax() else "tab:blue" for i in range(len(table))]
+    bars = axes.bar(table["layer"].astype(str), accuracy, color=colors)
+    axes.bar_label(bars, labels=[f"{a:.1%}" for a in accuracy], fontsize=8)
+    axes.set_ylim(0, 1.05)
+    axes.set_xlabel("layer (shallow to deep)")
+    axes.set_ylabel("validation accuracy")
+    # About 9 title characters fit an inch (measured); wrapping at 8 never cuts a long title.
+    axes.set_title(textwrap.fill(title or "Linear probe accuracy per layer", int(width * 8)))
+    axes.tick_params(axis="x", labelrotation=30, labelsize=8)
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, format="png", dpi=100)
+    return path

@@ -1,22 +1,11 @@
-import dataclasses
-
 import numpy as np
 import pandas as pd
 import pytest
-import tensorflow as tf
 
 import zoo
-from transfer import advisor, data
-from transfer.advisor import (
-    FINE_TUNE_LR_FACTOR,
-    SIMILARITY_MARGIN,
-    SMALL_IMAGES_PER_CLASS,
-    plot_layer_accuracy,
-    probe_layers,
-    recommend,
-)
+from transfer import advisor
+from transfer.advisor import SIMILARITY_MARGIN, recommend
 from transfer.datasets import digits, fashion_mnist_subset, texture_patches
-from transfer.features import FeatureExtractor
 from transfer.probes import LinearProbe
 
 # Seconds add up on 2 cores: one C, not a grid (measured: raw 65.1%, best tap 100%).
@@ -42,7 +31,6 @@ def test_recommend_quadrants(images_per_class, similar, strategy, layers, factor
 
 
 def test_recommend_threshold_and_model_taps():
-    assert SMALL_IMAGES_PER_CLASS == 1000 and FINE_TUNE_LR_FACTOR == 0.1
     below = recommend(images_per_class=999, similar_to_imagenet=True)
     at = recommend(images_per_class=1000, similar_to_imagenet=True)
     assert (below.strategy, at.strategy) == ("linear_classifier", "fine_tune_top")
@@ -57,12 +45,17 @@ def test_recommend_threshold_and_model_taps():
     ("kwargs", "error", "match"),
     [
         ({"images_per_class": 0, "similar_to_imagenet": True}, ValueError, "images_per_class=0"),
-        ({"images_per_class": 5.5, "similar_to_imagenet": True}, ValueError, "5.5"),
+        ({"images_per_class": 5.5, "similar_to_imagenet": True}, TypeError, "5.5"),
         ({"images_per_class": 10, "similar_to_imagenet": "yes"}, TypeError, "'yes'"),
         (
             {"images_per_class": 10, "similar_to_imagenet": True, "model": "nope"},
             ValueError,
             "nope",
+        ),
+        (
+            {"images_per_class": 10, "similar_to_imagenet": True, "model": 5},
+            TypeError,
+            "model must be a zoo model name",
         ),
         (
             {"images_per_class": 10, "similar_to_imagenet": True, "small_threshold": -1},
@@ -82,83 +75,12 @@ def small_digits():
     return (data.x_train[:300], data.y_train[:300]), (data.x_test[:150], data.y_test[:150])
 
 
-def test_probe_layers_on_registry_taps(small_digits):
-    train, val = small_digits
-    table = probe_layers("lenet5", train, val, weights=None, C=1.0)
-    assert list(table.columns) == ["layer", "accuracy", "feature_dim", "seconds"]
-    assert table["layer"].tolist() == ["s2", "s4", "c5"]
-    assert table["feature_dim"].tolist() == [6, 16, 120]  # The taps' channels, avg-pooled.
-    assert (table["seconds"] > 0).all() and table.attrs["extract_seconds"] > 0
-
-
-def test_probe_layers_matches_a_probe_on_each_layer_alone(small_digits):
-    train, val = small_digits
-    model = zoo.lenet5(weights=None)  # One instance: both sides see the same random weights.
-    table = probe_layers(model, train, val, C=1.0, layers=["c5", "s4"], pooling="max")
-    assert table["layer"].tolist() == ["c5", "s4"]
-    for row, layer in enumerate(["c5", "s4"]):
-        features = FeatureExtractor(model, layers=layer, pooling="max", progress=False)
-        probe = LinearProbe("linear_svm", C=1.0, calibrate=False, random_state=0)
-        probe.fit(features.fit_transform(train[0]), train[1])
-        expected = probe.score(features.transform(val[0]), val[1])
-        assert table["accuracy"].iloc[row] == pytest.approx(expected)
-    # Even random 120-d LeNet-5 features separate digits far above chance (10%).
-    assert table["accuracy"].iloc[0] > 0.5
-
-
-def test_probe_layers_errors(small_digits):
-    train, val = small_digits
-    with pytest.raises(ValueError, match=r"unknown layer.*valid layer names: .*s2"):
-        probe_layers("lenet5", train, val, weights=None, C=1.0, layers=["nope"])
-    with pytest.raises(ValueError, match="train must be an \\(images, labels\\) pair"):
-        probe_layers("lenet5", train[0], val, weights=None)
-    with pytest.raises(ValueError, match=r"val must be .* got shapes"):
-        probe_layers("lenet5", train, (val[0], val[1][:3]), weights=None)
-    with pytest.raises(ValueError, match="layers=\\[\\]"):
-        probe_layers("lenet5", train, val, weights=None, layers=[])
-    model = zoo.lenet5(weights=None)
-    with pytest.raises(ValueError, match="layers must be given"):
-        probe_layers(model, train, val)
-
-
-def test_probe_layers_reads_image_datasets_and_tf_data(small_digits):
-    (x_train, y_train), (x_val, y_val) = small_digits
-    model = zoo.lenet5(weights=None)
-    options = {"layers": ["s4", "c5"], "C": 1.0}
-    expected = probe_layers(model, (x_train, y_train), (x_val, y_val), **options)
-    as_images = probe_layers(
-        model, data.from_arrays(x_train, y_train), data.from_arrays(x_val, y_val), **options
-    )
-    # Unbatched training pairs, batched validation pairs.
-    as_tf_data = probe_layers(
-        model,
-        tf.data.Dataset.from_tensor_slices((x_train, y_train)),
-        tf.data.Dataset.from_tensor_slices((x_val, y_val)).batch(64),
-        **options,
-    )
-    for table in (as_images, as_tf_data):
-        np.testing.assert_allclose(table["accuracy"], expected["accuracy"])
-
-
-def test_probe_layers_input_errors(small_digits):
-    (x_train, y_train), val = small_digits
-    single = data.from_arrays(x_train[:4], [0, 1, 0, 1])
-    multi_hot = dataclasses.replace(single, labels=np.eye(2, dtype=np.uint8)[single.labels])
-    with pytest.raises(ValueError, match="train has multi-hot labels"):
-        probe_layers("lenet5", multi_hot, val, weights=None)
-    images_only = tf.data.Dataset.from_tensor_slices(x_train)
-    with pytest.raises(ValueError, match=r"train must be a dataset of \(images, labels\)"):
-        probe_layers("lenet5", images_only, val, weights=None)
-    one_hot = tf.data.Dataset.from_tensor_slices((x_train, np.eye(10)[y_train]))
-    with pytest.raises(ValueError, match="with a class index"):
-        probe_layers("lenet5", one_hot, val, weights=None)
-    with pytest.raises(ValueError, match="val is empty"):
-        probe_layers("lenet5", (x_train, y_train), images_only.take(0).map(lambda x: (x, 0)))
-
-
-def fake_table(accuracies, model="efficientnet_lite0"):
+def fake_table(accuracies, model="efficientnet_lite0", images_per_class=2):
+    """A `probe_layers` table, with the smallest class it measures in its attrs."""
     taps = [tap.layer for tap in zoo.model_info(model).feature_taps]
-    return pd.DataFrame({"layer": taps[-len(accuracies) :], "accuracy": accuracies})
+    table = pd.DataFrame({"layer": taps[-len(accuracies) :], "accuracy": accuracies})
+    table.attrs["images_per_class"] = images_per_class
+    return table
 
 
 @pytest.mark.parametrize(
@@ -181,7 +103,7 @@ def test_recommend_empirical_mode(monkeypatch, accuracies, images_per_class, str
         calls.append((model, train, val, options))
         return table
 
-    monkeypatch.setattr(advisor, "_probe_layers", probe)
+    monkeypatch.setattr(advisor, "probe_layers", probe)
     images = np.zeros((7, 8, 8, 3), np.uint8)
     labels = np.array([0, 0, 0, 1, 1, 2, 2])
     advice = recommend(
@@ -193,7 +115,7 @@ def test_recommend_empirical_mode(monkeypatch, accuracies, images_per_class, str
     )
     assert advice.strategy == strategy and advice.table is table
     model, _, _, options = calls[0]
-    assert model == "efficientnet_lite0" and options["layers"] == LITE0_TAPS
+    assert model == "efficientnet_lite0" and options["layers"] == "taps"
     assert options["image_size"] == (64, 64) and options["C"] == 0.1
     if layer is None:  # Fine-tuning: the rule's stages.
         rule = recommend(images_per_class=5000, similar_to_imagenet=strategy == "fine_tune_top")
@@ -205,7 +127,7 @@ def test_recommend_empirical_mode(monkeypatch, accuracies, images_per_class, str
 
 
 def test_recommend_empirical_mode_keeps_a_given_similarity(monkeypatch):
-    monkeypatch.setattr(advisor, "_probe_layers", lambda *a, **k: fake_table([0.9, 0.5]))
+    monkeypatch.setattr(advisor, "probe_layers", lambda *a, **k: fake_table([0.9, 0.5]))
     pair = (np.zeros((4, 8, 8, 3), np.uint8), np.array([0, 0, 1, 1]))
     advice = recommend(train=pair, val=pair, similar_to_imagenet=True)
     assert advice.strategy == "linear_classifier"
@@ -215,7 +137,7 @@ def test_recommend_empirical_mode_keeps_a_given_similarity(monkeypatch):
 
 def test_recommend_empirical_mode_runs_the_probes(small_digits):
     train, val = small_digits
-    advice = recommend(train=train, val=val, model="lenet5", weights=None, C=1.0)
+    advice = recommend("lenet5", train=train, val=val, weights=None, C=1.0)
     table = advice.table
     assert table["layer"].tolist() == ["s2", "s4", "c5"]
     best = table.loc[table["accuracy"].idxmax()]
@@ -237,19 +159,6 @@ def test_recommend_empirical_mode_runs_the_probes(small_digits):
 def test_recommend_mode_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
         recommend(**kwargs)
-
-
-def test_plot_layer_accuracy(tmp_path):
-    table = pd.DataFrame({"layer": ["s2", "s4", "c5"], "accuracy": [0.4, 0.9, 0.7]})
-    path = plot_layer_accuracy(table, tmp_path / "probe.png", title="digits")
-    from PIL import Image
-
-    with Image.open(path) as image:
-        assert image.format == "PNG" and min(image.size) > 100
-    with pytest.raises(ValueError, match="missing \\['accuracy'\\]"):
-        plot_layer_accuracy(table[["layer"]], tmp_path / "bad.png")
-    with pytest.raises(ValueError, match="0 rows"):
-        plot_layer_accuracy(table.iloc[:0], tmp_path / "empty.png")
 
 
 @pytest.mark.slow

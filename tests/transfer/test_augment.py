@@ -283,6 +283,8 @@ def test_one_fit_step_inside_a_model_and_in_the_dataset(astronaut):
         (lambda: ScaleJitter(crop_size=224, scale_range=(200, 512)), "scale_range"),
         (lambda: ScaleJitter(crop_size=8, scale_range=(8, 9), eval_size=4), "eval_size=4"),
         (lambda: ScaleJitter(interpolation="nearest"), "interpolation='nearest'"),
+        (lambda: ScaleJitter(interpolation="linear"), "interpolation='linear'"),  # one spelling
+        (lambda: ScaleJitter(crop_size=(8, 8, 8)), r"crop_size=\(8, 8, 8\)"),
         (lambda: HSVJitter(power_range=(4, 0.25)), "power_range"),
         (lambda: PCALighting(eigenvalues=(1.0, 2.0)), r"\(2,\)"),
         (lambda: PCALighting(value_range=(1, 1)), "value_range"),
@@ -292,3 +294,18 @@ def test_one_fit_step_inside_a_model_and_in_the_dataset(astronaut):
 def test_bad_arguments_are_named(build, message):
     with pytest.raises(ValueError, match=message):
         build()
+
+
+def test_wrong_types_are_type_errors():
+    with pytest.raises(TypeError, match=r"crop_size=8\.0"):
+        ScaleJitter(crop_size=8.0)
+    with pytest.raises(TypeError, match="image_size='32'"):
+        augmentation("light", image_size="32")
+
+
+def test_scale_jitter_takes_the_zoo_spelling_of_its_kernels():
+    images = np.random.default_rng(0).uniform(0, 255, (1, 20, 20, 3)).astype("float32")
+    bilinear = ScaleJitter(crop_size=8, scale_range=(10, 10), interpolation="bilinear")
+    bicubic = ScaleJitter(crop_size=8, scale_range=(10, 10), interpolation="bicubic")
+    assert bilinear.get_config()["interpolation"] == "bilinear"
+    assert not np.allclose(bilinear(images, training=False), bicubic(images, training=False))

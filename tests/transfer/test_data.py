@@ -1,4 +1,3 @@
-import argparse
 import csv
 import json
 import struct
@@ -523,7 +522,7 @@ def test_from_tfds_with_tfds_mock_data():
     assert tuple(images.shape) == (12, 32, 32, 3) and set(labels.numpy()) <= {0, 1, 2}
 
 
-# --- check_directory and the command -----------------------------------------------------------
+# --- check_directory (the command is tested in test_cli.py) -----------------------------------
 
 
 def test_check_directory_report(corpus):
@@ -532,16 +531,3 @@ def test_check_directory_report(corpus):
     assert report.empty_classes == ("empty",)
     assert len(report.bad_files) == 5
     assert report.imbalance_ratio == float("inf") and not report.ok
-
-
-def test_data_check_command(tmp_path, capsys):
-    for i in range(4):
-        write_image(tmp_path / "cat" / f"{i}.png")
-    write_image(tmp_path / "dog" / "0.png")
-    assert data.data_check_command(argparse.Namespace(path=str(tmp_path))) == 0
-    out = capsys.readouterr().out
-    assert "cat  4" in out and "dog  1" in out
-    assert "imbalance ratio (max/min): 4.00" in out and "bad files: 0" in out
-    (tmp_path / "dog" / "1.png").write_bytes(b"")
-    assert data.data_check_command(argparse.Namespace(path=str(tmp_path))) == 1
-    assert "1.png: empty file (0 bytes)" in capsys.readouterr().out

@@ -28,7 +28,9 @@ def _labels(n_classes, n=36):
 
 
 def _fit(lenet, images, *, layers, pooling, classifier, n_classes, **probe_options):
-    extractor = FeatureExtractor(lenet, layers=layers, pooling=pooling, progress=False)
+    extractor = FeatureExtractor(
+        lenet, image_size=32, layers=layers, pooling=pooling, progress=False
+    )
     X = extractor.fit_transform(images)
     probe = LinearProbe(classifier, C=1.0, random_state=0, **probe_options)
     return extractor, probe.fit(X, _labels(n_classes)), X
@@ -119,6 +121,21 @@ def test_named_zoo_model(images):
     np.testing.assert_allclose(model.predict(images, verbose=0), probe.predict_proba(X), atol=1e-5)
 
 
+def test_small_images_are_resized_by_the_exported_graph_as_by_the_extractor():
+    """image_size=None: 20x20 images go to lenet5's 32x32 in the extractor and in the export."""
+    small = np.random.default_rng(3).integers(0, 256, (12, 20, 20, 1), dtype=np.uint8)
+    extractor = FeatureExtractor("lenet5", weights=None, layers="c5", progress=False)
+    X = extractor.fit_transform(small)
+    resized = keras.ops.convert_to_numpy(
+        keras.layers.Resizing(32, 32, antialias=True)(small.astype(np.float32))
+    )
+    np.testing.assert_allclose(extractor.transform(resized), X, rtol=1e-5, atol=1e-6)
+    probe = LinearProbe("logreg", C=1.0).fit(X, _labels(3, n=12))
+    model = export_probe(extractor, probe)
+    assert model.input_shape == (None, None, None, 1)
+    np.testing.assert_allclose(model.predict(small, verbose=0), probe.predict_proba(X), atol=1e-5)
+
+
 def test_gem_layer_matches_pool_features():
     maps = np.random.default_rng(2).normal(size=(2, 3, 4, 5)).astype(np.float32)
     got = keras.ops.convert_to_numpy(GeMPooling2D()(maps))
@@ -136,7 +153,7 @@ def test_sigmoid_calibration_zero_sum_is_uniform():
 
 
 def test_errors(lenet, images):
-    extractor = FeatureExtractor(lenet, layers="s4", progress=False)
+    extractor = FeatureExtractor(lenet, image_size=32, layers="s4", progress=False)
     X = extractor.fit_transform(images)
     with pytest.raises(ValueError, match="not fitted"):
         export_probe(extractor, LinearProbe("logreg"))
@@ -147,10 +164,10 @@ def test_errors(lenet, images):
     with pytest.raises(ValueError, match="'l2'"):
         export_probe(extractor, l2)
     fitted = LinearProbe("logreg", C=1.0).fit(X, _labels(2))
-    rmac = FeatureExtractor(lenet, layers="s4", pooling="rmac", progress=False)
+    rmac = FeatureExtractor(lenet, image_size=32, layers="s4", pooling="rmac", progress=False)
     with pytest.raises(ValueError, match=r"'rmac'.*supported poolings"):
         export_probe(rmac, fitted)
-    other_layer = FeatureExtractor(lenet, layers="s2", progress=False)
+    other_layer = FeatureExtractor(lenet, image_size=32, layers="s2", progress=False)
     with pytest.raises(ValueError, match=r"6 features .* fitted on 16"):
         export_probe(other_layer, fitted)
     with pytest.raises(TypeError, match="LinearProbe"):
