@@ -34,6 +34,7 @@ from numbers import Integral, Real
 from pathlib import Path
 from typing import Any
 
+import keras
 import numpy as np
 import pandas as pd
 import tensorflow as tf
@@ -400,7 +401,7 @@ def _feature_dims(extractor: Any, layers: Sequence[str], pooling: str | None) ->
 
 
 def probe_layers(
-    model: str | Any,
+    model: str | keras.Model,
     train: Any,
     val: Any,
     *,
