@@ -410,7 +410,7 @@ def _model_key(backbone: Backbone, extractor: keras.Model) -> dict[str, Any]:
         architecture = _architecture_sha256(backbone.model)
     elif weights is None:
         identity = {"random_weights_sha256": _weights_sha256(extractor)}
-    elif spec is not None and weights == spec.tag:
+    elif spec is not None:  # a tag, or a file of the set (its bytes are the set's): one key
         identity = {field: getattr(spec, field) for field in _SPEC_IDENTITY}
     else:
         identity = {"file_sha256": sha256sum(os.path.expanduser(weights))}

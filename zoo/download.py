@@ -151,6 +151,15 @@ def _hashes(
     }
 
 
+def _file_digests(path: str | os.PathLike, *, md5: bool) -> _Digests:
+    """The digests of a file, read once in chunks."""
+    digests = _Digests(md5=md5)
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digests.update(chunk)
+    return digests
+
+
 def verify_file(
     path: str | os.PathLike,
     *,
@@ -182,11 +191,7 @@ def verify_file(
         '2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824'
     """
     hashes = _hashes(sha256, md5, sha256_prefix)
-    digests = _Digests(md5=hashes["md5"] is not None)
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digests.update(chunk)
-    return digests.check(str(path), **hashes)
+    return _file_digests(path, md5=hashes["md5"] is not None).check(str(path), **hashes)
 
 
 def matching_hashes(
@@ -215,10 +220,7 @@ def matching_hashes(
     normalized = [
         _hashes(c.get("sha256"), c.get("md5"), c.get("sha256_prefix")) for c in candidates
     ]
-    digests = _Digests(md5=any(hashes["md5"] for hashes in normalized))
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digests.update(chunk)
+    digests = _file_digests(path, md5=any(hashes["md5"] for hashes in normalized))
     matches = []
     for hashes in normalized:
         try:

@@ -2,7 +2,8 @@
 
 Each public builder registers one `ModelInfo` (see `zoo.builder.zoo_model`). Tests, the README model
 table and the command line all iterate `list_models()`, so a model exists for them the moment it is
-registered. This module holds data and lookups only, and imports no other module of the zoo.
+registered. This module holds data and lookups only; it imports no other module of the zoo (but
+`zoo.preprocessing`'s type, for annotations).
 
 Example:
     >>> import zoo

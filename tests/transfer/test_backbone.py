@@ -77,11 +77,13 @@ def test_a_weights_file_of_a_registered_set_is_read_as_its_tag(registered_set, t
     assert by_path.weights_spec is spec and by_path.preprocessing is TORCH
     assert (by_path.image_size, by_path.channels) == (by_tag.image_size, by_tag.channels)
     images = np.random.default_rng(0).integers(0, 256, (4, 28, 28, 3), dtype=np.uint8)
+    cache = tmp_path / "features"
     features = [
-        FeatureExtractor(NAME, weights=weights, progress=False).transform(images)
+        FeatureExtractor(NAME, weights=weights, cache_dir=cache, progress=False).transform(images)
         for weights in ("cifar", renamed)
     ]
     np.testing.assert_array_equal(features[1], features[0])
+    assert len(list(cache.glob("*.npy"))) == 1  # the tag and its file share one cache entry
     # The builder reads the file as its set too: its preprocessing can go inside the model.
     model = zoo.get_model(NAME, weights=str(renamed), include_top=False, include_preprocessing=True)
     assert model.get_layer("preprocessing").mean == TORCH.mean
